@@ -18,6 +18,8 @@ PACKAGES=(
   libgtest-dev            # tests
   zlib1g-dev              # the gzip'ed BPE vocabulary
   libre2-dev              # Unicode-class regex for the CLIP tokenizer
+  libicu-dev              # Unicode lower-casing for the CLIP tokenizer (as str.lower)
+  libssl-dev              # sha256 of downloaded CLIP weights
   libopenblas0-pthread    # a threaded BLAS for LibTorch's CPU matmuls
 )
 

@@ -1,0 +1,105 @@
+#pragma once
+#include <memory>
+#include <string>
+
+#include <torch/nn.h>
+
+namespace mva {
+
+/// x * sigmoid(1.702 x): the activation of OpenAI CLIP and of every MV-Adapter block.
+torch::Tensor quick_gelu(const torch::Tensor& x);
+
+/// LayerNorm computed in fp32 whatever the input precision (as OpenAI's fp16-safe LayerNorm).
+torch::Tensor layer_norm_fp32(torch::nn::LayerNorm ln, const torch::Tensor& x);
+
+/// Multi-head self-attention with PyTorch's parameter layout (fused `in_proj_weight`/`in_proj_bias`,
+/// `out_proj`), so OpenAI checkpoints load by name.
+class MultiheadAttentionImpl : public torch::nn::Module {
+ public:
+  MultiheadAttentionImpl(int64_t width, int64_t heads);
+  /// x: [L, N, width]. mask: additive, broadcastable to [N, heads, L, L] (e.g. [L, L] causal or
+  /// [N, 1, 1, L] per-key), or undefined. Returns [L, N, width].
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
+
+  int64_t heads() const { return heads_; }
+  torch::Tensor in_proj_weight, in_proj_bias;
+  torch::nn::Linear out_proj{nullptr};
+
+ private:
+  int64_t width_, heads_;
+};
+TORCH_MODULE(MultiheadAttention);
+
+/// What an adapter may need besides the hidden states of its block.
+struct AdapterContext {
+  /// [B, F] frame mask of the videos whose frames form the batch (video branch only).
+  torch::Tensor frame_mask;
+};
+
+/// Where an adapter reads its input (official `CLIPMlp` forward modes).
+enum class AdapterInsertion {
+  kSeq,    ///< out = x + h + A(h), h = MLP(LN2 x): the adapter reads the MLP output
+  kPar,    ///< out = x + h + A(x): reads the block input before LN (AdaptFormer parallel)
+  kLnPar,  ///< out = x + h + A(LN2 x): reads the normalised MLP input
+};
+
+/// "seq" | "par" | "ln_par" -> AdapterInsertion; throws Error naming `field` otherwise.
+AdapterInsertion parse_adapter_insertion(const std::string& name, const std::string& field);
+
+/// Interface of a module plugged in after a block's MLP; implemented in the adapters layer.
+class MlpAdapterImpl : public torch::nn::Module {
+ public:
+  /// x: [L, N, width] (sequence first). Returns the residual to add, same shape.
+  virtual torch::Tensor forward(const torch::Tensor& x, const AdapterContext& ctx) = 0;
+};
+
+/// The MLP of a residual block: c_fc -> QuickGELU -> c_proj, with an optional adapter slot.
+class ClipMlpImpl : public torch::nn::Module {
+ public:
+  explicit ClipMlpImpl(int64_t width);
+  /// x: the LayerNorm'ed block input [L, N, width].
+  torch::Tensor forward(const torch::Tensor& x);
+  /// Installs `adapter` (registered as "adapter", so its parameters are `mlp.adapter.*`).
+  void set_adapter(std::shared_ptr<MlpAdapterImpl> adapter, AdapterInsertion insertion);
+  const std::shared_ptr<MlpAdapterImpl>& adapter() const { return adapter_; }
+  AdapterInsertion insertion() const { return insertion_; }
+
+  torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
+
+ private:
+  std::shared_ptr<MlpAdapterImpl> adapter_;
+  AdapterInsertion insertion_ = AdapterInsertion::kSeq;
+};
+TORCH_MODULE(ClipMlp);
+
+/// Pre-LN transformer block of CLIP: x + attn(ln_1 x), then x + mlp(ln_2 x) (+ adapter).
+class ResidualAttentionBlockImpl : public torch::nn::Module {
+ public:
+  ResidualAttentionBlockImpl(int64_t width, int64_t heads);
+  /// x: [L, N, width]; mask as MultiheadAttention; ctx goes to the adapter.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask,
+                        const AdapterContext& ctx);
+
+  MultiheadAttention attn{nullptr};
+  torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
+  ClipMlp mlp{nullptr};
+};
+TORCH_MODULE(ResidualAttentionBlock);
+
+/// A stack of residual blocks (`resblocks.N.*`).
+class TransformerImpl : public torch::nn::Module {
+ public:
+  TransformerImpl(int64_t width, int64_t layers, int64_t heads);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask,
+                        const AdapterContext& ctx);
+  ResidualAttentionBlock block(int64_t i) const;
+  int64_t layers() const { return static_cast<int64_t>(resblocks->size()); }
+
+  torch::nn::ModuleList resblocks{nullptr};
+};
+TORCH_MODULE(Transformer);
+
+/// [L, L] additive causal mask (-inf above the diagonal), as CLIP's text transformer uses.
+torch::Tensor causal_mask(int64_t length, const torch::TensorOptions& options = {});
+
+}  // namespace mva

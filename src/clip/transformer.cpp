@@ -1,0 +1,121 @@
+#include "mvadapter/clip/transformer.h"
+
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "mvadapter/core/error.h"
+
+namespace mva {
+
+torch::Tensor quick_gelu(const torch::Tensor& x) { return x * torch::sigmoid(1.702 * x); }
+
+torch::Tensor layer_norm_fp32(torch::nn::LayerNorm ln, const torch::Tensor& x) {
+  if (x.scalar_type() == torch::kFloat32) return ln->forward(x);
+  return ln->forward(x.to(torch::kFloat32)).to(x.scalar_type());
+}
+
+MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t width, int64_t heads)
+    : width_(width), heads_(heads) {
+  if (heads <= 0 || width % heads != 0) {
+    throw Error(fmt::format("attention: width {} is not divisible by {} heads", width, heads));
+  }
+  in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * width, width}));
+  in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * width}));
+  out_proj = register_module("out_proj", torch::nn::Linear(width, width));
+  // PyTorch's nn.MultiheadAttention init: xavier_uniform in_proj, zero biases.
+  torch::nn::init::xavier_uniform_(in_proj_weight);
+  torch::NoGradGuard no_grad;
+  out_proj->bias.zero_();
+}
+
+torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+  const int64_t L = x.size(0), N = x.size(1), hd = width_ / heads_;
+  auto qkv = torch::nn::functional::linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);
+  // The scale multiplies q after its bias, as PyTorch's MHA and the official CLIPAttention do.
+  auto q = (qkv[0] * (1.0 / std::sqrt(static_cast<double>(hd))))
+               .contiguous()
+               .view({L, N * heads_, hd})
+               .transpose(0, 1);
+  auto k = qkv[1].contiguous().view({L, N * heads_, hd}).transpose(0, 1);
+  auto v = qkv[2].contiguous().view({L, N * heads_, hd}).transpose(0, 1);
+  auto attn = torch::bmm(q, k.transpose(1, 2));  // [N*H, L, L]
+  if (mask.defined()) {
+    attn = (attn.view({N, heads_, L, L}) + mask.to(attn.scalar_type())).view({N * heads_, L, L});
+  }
+  attn = torch::softmax(attn, -1);
+  auto out = torch::bmm(attn, v).transpose(0, 1).contiguous().view({L, N, width_});
+  return out_proj(out);
+}
+
+AdapterInsertion parse_adapter_insertion(const std::string& name, const std::string& field) {
+  if (name == "seq") return AdapterInsertion::kSeq;
+  if (name == "par") return AdapterInsertion::kPar;
+  if (name == "ln_par") return AdapterInsertion::kLnPar;
+  throw Error(fmt::format("{}: '{}' is not an adapter insertion (expected seq, par or ln_par)",
+                          field, name));
+}
+
+ClipMlpImpl::ClipMlpImpl(int64_t width) {
+  c_fc = register_module("c_fc", torch::nn::Linear(width, 4 * width));
+  c_proj = register_module("c_proj", torch::nn::Linear(4 * width, width));
+}
+
+torch::Tensor ClipMlpImpl::forward(const torch::Tensor& x) { return c_proj(quick_gelu(c_fc(x))); }
+
+void ClipMlpImpl::set_adapter(std::shared_ptr<MlpAdapterImpl> adapter, AdapterInsertion insertion) {
+  if (adapter_) throw Error("mlp: an adapter is already installed in this block");
+  adapter_ = register_module("adapter", std::move(adapter));
+  insertion_ = insertion;
+}
+
+ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t heads) {
+  attn = register_module("attn", MultiheadAttention(width, heads));
+  ln_1 = register_module("ln_1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
+  mlp = register_module("mlp", ClipMlp(width));
+  ln_2 = register_module("ln_2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
+}
+
+torch::Tensor ResidualAttentionBlockImpl::forward(const torch::Tensor& x_in,
+                                                  const torch::Tensor& mask,
+                                                  const AdapterContext& ctx) {
+  auto x = x_in + attn(layer_norm_fp32(ln_1, x_in), mask);
+  auto y = layer_norm_fp32(ln_2, x);
+  auto h = mlp(y);
+  const auto& adapter = mlp->adapter();
+  if (!adapter) return x + h;
+  // Official CLIPMlp: out = mlp_out + residual + adapter(input of the chosen mode).
+  switch (mlp->insertion()) {
+    case AdapterInsertion::kSeq:
+      return h + x + adapter->forward(h, ctx);
+    case AdapterInsertion::kPar:
+      return h + x + adapter->forward(x, ctx);
+    case AdapterInsertion::kLnPar:
+      return h + x + adapter->forward(y, ctx);
+  }
+  return h + x;
+}
+
+TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads) {
+  resblocks = register_module("resblocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < layers; ++i) resblocks->push_back(ResidualAttentionBlock(width, heads));
+}
+
+ResidualAttentionBlock TransformerImpl::block(int64_t i) const {
+  return ResidualAttentionBlock(resblocks->ptr<ResidualAttentionBlockImpl>(static_cast<size_t>(i)));
+}
+
+torch::Tensor TransformerImpl::forward(const torch::Tensor& x, const torch::Tensor& mask,
+                                       const AdapterContext& ctx) {
+  auto h = x;
+  for (const auto& m : *resblocks) h = m->as<ResidualAttentionBlockImpl>()->forward(h, mask, ctx);
+  return h;
+}
+
+torch::Tensor causal_mask(int64_t length, const torch::TensorOptions& options) {
+  return torch::full({length, length}, -std::numeric_limits<float>::infinity(), options).triu(1);
+}
+
+}  // namespace mva
