@@ -1,0 +1,557 @@
+#include "mvadapter/text/clip_tokenizer.h"
+
+#include <algorithm>
+#include <memory>
+#include <string_view>
+
+#include <fmt/format.h>
+#include <re2/re2.h>
+#include <unicode/ucasemap.h>
+#include <zlib.h>
+
+#include "mvadapter/core/error.h"
+#include "mvadapter/core/runtime.h"
+
+namespace mva {
+namespace {
+
+// ---- UTF-8 <-> code points ------------------------------------------------------------------
+
+constexpr char32_t kReplacement = 0xFFFD;
+
+// Length of the valid UTF-8 sequence at s[i], or 0 when it is invalid. On 0, *bad_len is how many
+// bytes the invalid sequence covers: the lead byte plus the continuation bytes that were still
+// acceptable, which is how Python's errors="replace" groups bytes into one U+FFFD.
+size_t utf8_sequence(std::string_view s, size_t i, char32_t* cp, size_t* bad_len) {
+  auto b = static_cast<unsigned char>(s[i]);
+  if (b < 0x80) {
+    *cp = b;
+    return 1;
+  }
+  size_t need = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  char32_t value = 0;
+  if (b >= 0xC2 && b <= 0xDF) {
+    need = 1;
+    value = b & 0x1F;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    need = 2;
+    value = b & 0x0F;
+    if (b == 0xE0) lo = 0xA0;
+    if (b == 0xED) hi = 0x9F;  // no surrogates
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    need = 3;
+    value = b & 0x07;
+    if (b == 0xF0) lo = 0x90;
+    if (b == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+  } else {
+    *bad_len = 1;
+    return 0;
+  }
+  for (size_t k = 1; k <= need; ++k) {
+    if (i + k >= s.size()) {
+      *bad_len = k;
+      return 0;
+    }
+    auto c = static_cast<unsigned char>(s[i + k]);
+    if (c < lo || c > hi) {
+      *bad_len = k;
+      return 0;
+    }
+    lo = 0x80;
+    hi = 0xBF;
+    value = (value << 6) | (c & 0x3F);
+  }
+  *cp = value;
+  return need + 1;
+}
+
+// Invalid sequences become U+FFFD, as Python's bytes.decode("utf-8", errors="replace").
+std::u32string utf8_to_u32(std::string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    char32_t cp = 0;
+    size_t bad = 0;
+    size_t n = utf8_sequence(s, i, &cp, &bad);
+    if (n == 0) {
+      out.push_back(kReplacement);
+      i += bad;
+    } else {
+      out.push_back(cp);
+      i += n;
+    }
+  }
+  return out;
+}
+
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+std::string u32_to_utf8(std::u32string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char32_t cp : s) append_utf8(out, cp);
+  return out;
+}
+
+// ---- html.unescape ---------------------------------------------------------------------------
+
+struct Entity {
+  std::string_view name;
+  std::string_view value;
+};
+
+constexpr Entity kEntities[] = {
+#include "html_entities.inc"
+};
+
+const std::string_view* find_entity(std::string_view name) {
+  auto it = std::lower_bound(std::begin(kEntities), std::end(kEntities), name,
+                             [](const Entity& e, std::string_view n) { return e.name < n; });
+  return it != std::end(kEntities) && it->name == name ? &it->value : nullptr;
+}
+
+// Python's html._invalid_charrefs: C1 controls read as Windows-1252, NUL and CR special.
+char32_t invalid_charref(uint64_t num) {
+  static constexpr char32_t kC1[32] = {
+      0x20AC, 0x81,   0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+      0x2039, 0x0152, 0x8D,   0x017D, 0x8F,   0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+      0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D,   0x017E, 0x0178};
+  if (num == 0x00) return kReplacement;
+  if (num == 0x0D) return U'\r';
+  if (num >= 0x80 && num <= 0x9F) return kC1[num - 0x80];
+  return 0;
+}
+
+// Python's html._invalid_codepoints: references to these expand to nothing.
+bool invalid_codepoint(uint64_t num) {
+  return (num >= 0x1 && num <= 0x8) || num == 0xB || (num >= 0xE && num <= 0x1F) ||
+         (num >= 0x7F && num <= 0x9F) || (num >= 0xFDD0 && num <= 0xFDEF) ||
+         (num <= 0x10FFFF && (num & 0xFFFE) == 0xFFFE);
+}
+
+bool is_digit(char32_t c) {
+  return c >= U'0' && c <= U'9';
+}
+bool is_hex_digit(char32_t c) {
+  return is_digit(c) || (c >= U'a' && c <= U'f') || (c >= U'A' && c <= U'F');
+}
+int hex_value(char32_t c) {
+  if (is_digit(c)) return static_cast<int>(c - U'0');
+  if (c >= U'a' && c <= U'f') return static_cast<int>(c - U'a' + 10);
+  return static_cast<int>(c - U'A' + 10);
+}
+
+// One pass of Python's html.unescape, which matches
+// &(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?) and replaces each match.
+std::u32string unescape_u32(const std::u32string& s) {
+  if (s.find(U'&') == std::u32string::npos) return s;
+  std::u32string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    if (s[i] != U'&') {
+      out.push_back(s[i++]);
+      continue;
+    }
+    size_t j = i + 1;
+    if (j < n && s[j] == U'#') {
+      size_t k = j + 1;
+      bool hex = false;
+      if (k < n && is_digit(s[k])) {
+      } else if (k + 1 < n && (s[k] == U'x' || s[k] == U'X') && is_hex_digit(s[k + 1])) {
+        hex = true;
+        ++k;
+      } else {
+        out.push_back(s[i++]);  // "&#" not followed by a number is left as it is
+        continue;
+      }
+      // Saturate: any value above U+10FFFF maps to U+FFFD, however large.
+      uint64_t num = 0;
+      while (k < n && (hex ? is_hex_digit(s[k]) : is_digit(s[k]))) {
+        num = num * (hex ? 16 : 10) + static_cast<uint64_t>(hex ? hex_value(s[k]) : s[k] - U'0');
+        if (num > 0x10FFFF) num = 0x110000;
+        ++k;
+      }
+      if (k < n && s[k] == U';') ++k;
+      if (char32_t c = invalid_charref(num); c != 0) {
+        out.push_back(c);
+      } else if ((num >= 0xD800 && num <= 0xDFFF) || num > 0x10FFFF) {
+        out.push_back(kReplacement);
+      } else if (!invalid_codepoint(num)) {
+        out.push_back(static_cast<char32_t>(num));
+      }
+      i = k;
+      continue;
+    }
+    size_t k = j;
+    auto name_char = [](char32_t c) {
+      return c != U'\t' && c != U'\n' && c != U'\f' && c != U' ' && c != U'<' && c != U'&' &&
+             c != U'#' && c != U';';
+    };
+    while (k < n && k - j < 32 && name_char(s[k])) ++k;
+    if (k == j) {
+      out.push_back(s[i++]);
+      continue;
+    }
+    if (k < n && s[k] == U';') ++k;
+    std::u32string_view ref(s.data() + j, k - j);
+    if (const auto* v = find_entity(u32_to_utf8(ref))) {
+      auto cps = utf8_to_u32(*v);
+      out += cps;
+    } else {
+      // The longest known prefix (at least 2 characters): legacy names such as "&ampx" -> "&x".
+      bool found = false;
+      for (size_t x = ref.size() - 1; x >= 2 && x < ref.size(); --x) {
+        if (const auto* v = find_entity(u32_to_utf8(ref.substr(0, x)))) {
+          out += utf8_to_u32(*v);
+          out += ref.substr(x);
+          found = true;
+          break;
+        }
+      }
+      if (!found) {
+        out.push_back(U'&');
+        out += ref;
+      }
+    }
+    i = k;
+  }
+  return out;
+}
+
+// ---- whitespace and case ---------------------------------------------------------------------
+
+// Python's str.isspace, which both re's \s and str.strip() use.
+bool is_space(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
+}
+
+// strip() then re.sub(r"\s+", " ") then strip(): runs become one space, none at either end.
+std::u32string collapse_whitespace(const std::u32string& s) {
+  std::u32string out;
+  out.reserve(s.size());
+  bool pending_space = false;
+  for (char32_t c : s) {
+    if (is_space(c)) {
+      pending_space = !out.empty();
+    } else {
+      if (pending_space) out.push_back(U' ');
+      pending_space = false;
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+struct CaseMapCloser {
+  void operator()(UCaseMap* m) const { ucasemap_close(m); }
+};
+
+// Full Unicode lower-casing in the root locale, as Python's str.lower (including the multi-
+// character mappings such as U+0130 and the final-sigma rule).
+std::string to_lower(const std::string& utf8) {
+  static const std::unique_ptr<UCaseMap, CaseMapCloser> map = [] {
+    UErrorCode status = U_ZERO_ERROR;
+    std::unique_ptr<UCaseMap, CaseMapCloser> m(ucasemap_open("", 0, &status));
+    if (U_FAILURE(status)) {
+      throw Error(fmt::format("ICU: cannot open the root case map ({})", u_errorName(status)));
+    }
+    return m;
+  }();
+  std::string out(utf8.size() + 16, '\0');
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    UErrorCode status = U_ZERO_ERROR;
+    int32_t len = ucasemap_utf8ToLower(map.get(), out.data(), static_cast<int32_t>(out.size()),
+                                       utf8.data(), static_cast<int32_t>(utf8.size()), &status);
+    if (status == U_BUFFER_OVERFLOW_ERROR) {
+      out.assign(static_cast<size_t>(len), '\0');
+      continue;
+    }
+    if (U_FAILURE(status)) {
+      throw Error(fmt::format("ICU: lower-casing failed ({})", u_errorName(status)));
+    }
+    out.resize(static_cast<size_t>(len));
+    return out;
+  }
+  throw Error("ICU: lower-casing failed (buffer size)");
+}
+
+// ---- vocabulary ------------------------------------------------------------------------------
+
+constexpr const char* kVocabFile = "bpe_simple_vocab_16e6.txt.gz";
+// SimpleTokenizer keeps merges[1 : 49152 - 256 - 2 + 1]: line 0 is a version header.
+constexpr size_t kNumMerges = 49152 - 256 - 2;
+
+std::string read_gz(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (f == nullptr) throw Error(fmt::format("{}: cannot open the BPE vocabulary", path));
+  std::string data;
+  char buf[1 << 16];
+  for (;;) {
+    int n = gzread(f, buf, sizeof buf);
+    if (n < 0) {
+      int errnum = 0;
+      std::string msg = gzerror(f, &errnum);
+      gzclose(f);
+      throw Error(fmt::format("{}: corrupt gzip data in the BPE vocabulary ({})", path, msg));
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  int errnum = 0;
+  std::string msg = gzerror(f, &errnum);
+  int rc = gzclose(f);
+  // A truncated stream reads as a short file; zlib reports it only here.
+  if ((errnum != Z_OK && errnum != Z_STREAM_END) || rc != Z_OK) {
+    throw Error(fmt::format("{}: corrupt or truncated gzip data in the BPE vocabulary ({})", path,
+                            errnum != Z_OK ? msg : "unexpected end of file"));
+  }
+  return data;
+}
+
+// GPT-2's bytes_to_unicode: printable Latin-1 bytes map to themselves, the other 68 bytes to
+// U+0100.. in byte order. The vocabulary lists them in this order (printable ones first).
+std::vector<std::pair<int, char32_t>> bytes_to_unicode() {
+  std::vector<std::pair<int, char32_t>> table;
+  std::vector<bool> printable(256, false);
+  for (int b = '!'; b <= '~'; ++b) printable[b] = true;
+  for (int b = 0xA1; b <= 0xAC; ++b) printable[b] = true;
+  for (int b = 0xAE; b <= 0xFF; ++b) printable[b] = true;
+  for (int b = 0; b < 256; ++b) {
+    if (printable[b]) table.emplace_back(b, static_cast<char32_t>(b));
+  }
+  int extra = 0;
+  for (int b = 0; b < 256; ++b) {
+    if (!printable[b]) table.emplace_back(b, static_cast<char32_t>(256 + extra++));
+  }
+  return table;
+}
+
+const RE2& pretokenizer() {
+  // The original compiles this with re.IGNORECASE; (?i) keeps its case-folding behaviour.
+  static const RE2 re(
+      R"((?i)(<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+))");
+  if (!re.ok()) throw Error("ClipTokenizer: the pre-tokenisation pattern does not compile");
+  return re;
+}
+
+constexpr size_t kMaxCacheEntries = 1 << 20;
+
+}  // namespace
+
+std::string html_unescape(std::string_view text) {
+  return u32_to_utf8(unescape_u32(utf8_to_u32(text)));
+}
+
+std::string clip_clean_text(std::string_view text) {
+  auto u = unescape_u32(unescape_u32(utf8_to_u32(text)));
+  return to_lower(u32_to_utf8(collapse_whitespace(u)));
+}
+
+ClipTokenizer::ClipTokenizer(const std::string& vocab_path)
+    : vocab_path_(vocab_path.empty() ? find_asset(kVocabFile) : vocab_path) {
+  std::string data = read_gz(vocab_path_);
+
+  const auto byte_table = bytes_to_unicode();
+  std::fill(std::begin(byte_of_char_), std::end(byte_of_char_), 0);
+  vocab_.reserve(kVocabSize);
+  for (size_t k = 0; k < byte_table.size(); ++k) {
+    byte_id_[byte_table[k].first] = static_cast<int32_t>(k);
+    byte_of_char_[byte_table[k].second] = static_cast<uint8_t>(byte_table[k].first);
+    std::string s;
+    append_utf8(s, byte_table[k].second);
+    vocab_.push_back(s);
+  }
+  for (size_t k = 0; k < 256; ++k) vocab_.push_back(vocab_[k] + "</w>");
+
+  std::vector<std::pair<std::string, std::string>> merges;
+  merges.reserve(kNumMerges);
+  size_t line_no = 0, pos = 0;
+  while (merges.size() < kNumMerges) {
+    if (pos >= data.size()) {
+      throw Error(fmt::format("{}: has {} merge lines, expected {} (truncated vocabulary?)",
+                              vocab_path_, merges.size(), kNumMerges));
+    }
+    size_t end = data.find('\n', pos);
+    if (end == std::string::npos) end = data.size();
+    std::string_view line(data.data() + pos, end - pos);
+    pos = end + 1;
+    if (line_no++ == 0) continue;  // "#version: ..." header
+    size_t sp = line.find(' ');
+    if (sp == std::string_view::npos || sp == 0 || sp + 1 >= line.size() ||
+        line.find(' ', sp + 1) != std::string_view::npos) {
+      throw Error(fmt::format("{}: line {}: expected a merge 'A B', got '{}'", vocab_path_, line_no,
+                              std::string(line.substr(0, 64))));
+    }
+    merges.emplace_back(std::string(line.substr(0, sp)), std::string(line.substr(sp + 1)));
+  }
+  for (const auto& m : merges) vocab_.push_back(m.first + m.second);
+  vocab_.emplace_back("<|startoftext|>");
+  vocab_.emplace_back("<|endoftext|>");
+
+  // As Python's dict(zip(vocab, range(...))): a string listed twice keeps its last id.
+  std::unordered_map<std::string, int32_t> encoder;
+  encoder.reserve(vocab_.size());
+  for (size_t id = 0; id < vocab_.size(); ++id) encoder[vocab_[id]] = static_cast<int32_t>(id);
+  merges_.reserve(merges.size());
+  for (size_t rank = 0; rank < merges.size(); ++rank) {
+    auto a = encoder.find(merges[rank].first);
+    auto b = encoder.find(merges[rank].second);
+    // A merge whose halves are not tokens can never apply: no BPE step produces them.
+    if (a == encoder.end() || b == encoder.end()) continue;
+    uint64_t key = (static_cast<uint64_t>(a->second) << 32) | static_cast<uint32_t>(b->second);
+    merges_[key] = {static_cast<int32_t>(rank),
+                    encoder.at(merges[rank].first + merges[rank].second)};
+  }
+  pretokenizer();
+}
+
+std::vector<int64_t> ClipTokenizer::bpe(const std::string& word) const {
+  if (word == "<|startoftext|>") return {kSot};
+  if (word == "<|endoftext|>") return {kEot};
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    if (auto it = cache_.find(word); it != cache_.end()) return it->second;
+  }
+  std::vector<int32_t> parts;
+  parts.reserve(word.size());
+  for (unsigned char b : word) parts.push_back(byte_id_[b]);
+  parts.back() += 256;  // the last symbol carries "</w>"
+
+  std::vector<int32_t> next;
+  while (parts.size() > 1) {
+    int32_t best_rank = -1, first = 0, second = 0, merged = 0;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      uint64_t key = (static_cast<uint64_t>(parts[i]) << 32) | static_cast<uint32_t>(parts[i + 1]);
+      auto it = merges_.find(key);
+      if (it != merges_.end() && (best_rank < 0 || it->second.first < best_rank)) {
+        best_rank = it->second.first;
+        first = parts[i];
+        second = parts[i + 1];
+        merged = it->second.second;
+      }
+    }
+    if (best_rank < 0) break;
+    next.clear();
+    for (size_t i = 0; i < parts.size();) {
+      if (parts[i] == first && i + 1 < parts.size() && parts[i + 1] == second) {
+        next.push_back(merged);
+        i += 2;
+      } else {
+        next.push_back(parts[i]);
+        i += 1;
+      }
+    }
+    parts.swap(next);
+  }
+  std::vector<int64_t> ids(parts.begin(), parts.end());
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    // The original's cache is unbounded; a bound keeps long-running loaders flat.
+    if (cache_.size() >= kMaxCacheEntries) cache_.clear();
+    cache_.emplace(word, ids);
+  }
+  return ids;
+}
+
+std::vector<int64_t> ClipTokenizer::encode(std::string_view text) const {
+  std::string clean = clip_clean_text(text);
+  std::vector<int64_t> ids;
+  re2::StringPiece input(clean);
+  std::string piece;
+  while (RE2::FindAndConsume(&input, pretokenizer(), &piece)) {
+    auto part = bpe(piece);
+    ids.insert(ids.end(), part.begin(), part.end());
+  }
+  return ids;
+}
+
+PaddedIds ClipTokenizer::encode_padded(std::string_view text, int64_t max_words) const {
+  if (max_words < 2) {
+    throw Error(
+        fmt::format("max_words: expected at least 2 (room for SOT and EOT), got {}", max_words));
+  }
+  auto bpe_ids = encode(text);
+  size_t keep = std::min(bpe_ids.size(), static_cast<size_t>(max_words - 2));
+  PaddedIds out;
+  out.ids.assign(static_cast<size_t>(max_words), 0);
+  out.mask.assign(static_cast<size_t>(max_words), 0);
+  out.ids[0] = kSot;
+  std::copy(bpe_ids.begin(), bpe_ids.begin() + static_cast<std::ptrdiff_t>(keep),
+            out.ids.begin() + 1);
+  out.ids[keep + 1] = kEot;
+  std::fill(out.mask.begin(), out.mask.begin() + static_cast<std::ptrdiff_t>(keep + 2), 1);
+  return out;
+}
+
+TokenBatch ClipTokenizer::encode_batch(const std::vector<std::string>& texts,
+                                       int64_t max_words) const {
+  auto b = static_cast<int64_t>(texts.size());
+  TokenBatch batch{torch::zeros({b, max_words}, torch::kLong),
+                   torch::zeros({b, max_words}, torch::kLong)};
+  auto ids = batch.ids.accessor<int64_t, 2>();
+  auto mask = batch.mask.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < b; ++i) {
+    auto row = encode_padded(texts[static_cast<size_t>(i)], max_words);
+    for (int64_t j = 0; j < max_words; ++j) {
+      ids[i][j] = row.ids[static_cast<size_t>(j)];
+      mask[i][j] = row.mask[static_cast<size_t>(j)];
+    }
+  }
+  return batch;
+}
+
+const std::string& ClipTokenizer::token(int64_t id) const {
+  if (id < 0 || id >= static_cast<int64_t>(vocab_.size())) {
+    throw Error(fmt::format("token id {}: outside the vocabulary [0, {})", id, vocab_.size()));
+  }
+  return vocab_[static_cast<size_t>(id)];
+}
+
+std::string ClipTokenizer::decode(const std::vector<int64_t>& ids) const {
+  std::string bytes;
+  for (int64_t id : ids) {
+    for (char32_t cp : utf8_to_u32(token(id))) {
+      if (cp >= std::size(byte_of_char_)) {
+        throw Error(fmt::format("{}: token {} holds U+{:04X}, not a byte character", vocab_path_,
+                                id, static_cast<uint32_t>(cp)));
+      }
+      bytes.push_back(static_cast<char>(byte_of_char_[cp]));
+    }
+  }
+  std::string text = u32_to_utf8(utf8_to_u32(bytes));
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    if (text.compare(i, 4, "</w>") == 0) {
+      out.push_back(' ');
+      i += 4;
+    } else {
+      out.push_back(text[i++]);
+    }
+  }
+  return out;
+}
+
+}  // namespace mva
