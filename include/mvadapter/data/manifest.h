@@ -13,6 +13,15 @@ struct VideoEntry {
   bool frame_folder = false;        ///< `path` is a folder of pre-extracted (1-fps) JPEG frames
   double start_s = -1.0;            ///< clip window start in seconds; < 0 = from the beginning
   double end_s = -1.0;              ///< clip window end in seconds; < 0 = to the end
+  /// Explicit frame images in temporal order (the official unified JSON lists them); when set,
+  /// `frame_folder` is true, `path` is their folder, and these files are used as they are.
+  std::vector<std::filesystem::path> frames;
+};
+
+/// Which (video, caption) pairs one training epoch visits.
+enum class CaptionSampling {
+  kEveryCaption,        ///< every caption is a sample (MSR-VTT `--expand_msrvtt_sentences`)
+  kOneCaptionPerVideo,  ///< each video once per epoch with one of its captions drawn at random
 };
 
 /// One caption (or joined paragraph) and the video it describes.
@@ -29,6 +38,7 @@ struct Manifest {
   std::string split;                ///< "train", "val", "test"
   std::vector<VideoEntry> videos;
   std::vector<CaptionEntry> captions;
+  CaptionSampling sampling = CaptionSampling::kEveryCaption;  ///< how training iterates it
 
   /// For each video, the indices of its captions (in caption order).
   std::vector<std::vector<int64_t>> captions_per_video() const;
