@@ -13,8 +13,9 @@ namespace mva {
 torch::Tensor quick_gelu(const torch::Tensor& x) { return x * torch::sigmoid(1.702 * x); }
 
 torch::Tensor layer_norm_fp32(torch::nn::LayerNorm ln, const torch::Tensor& x) {
-  if (x.scalar_type() == torch::kFloat32) return ln->forward(x);
-  return ln->forward(x.to(torch::kFloat32)).to(x.scalar_type());
+  const auto t = x.scalar_type();
+  if (t != torch::kHalf && t != torch::kBFloat16) return ln->forward(x);
+  return ln->forward(x.to(torch::kFloat32)).to(t);
 }
 
 MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t width, int64_t heads)

@@ -9,7 +9,8 @@ namespace mva {
 /// x * sigmoid(1.702 x): the activation of OpenAI CLIP and of every MV-Adapter block.
 torch::Tensor quick_gelu(const torch::Tensor& x);
 
-/// LayerNorm computed in fp32 whatever the input precision (as OpenAI's fp16-safe LayerNorm).
+/// LayerNorm computed in at least fp32 (fp16/bf16 inputs are upcast, as OpenAI's fp16-safe
+/// LayerNorm does).
 torch::Tensor layer_norm_fp32(torch::nn::LayerNorm ln, const torch::Tensor& x);
 
 /// Multi-head self-attention with PyTorch's parameter layout (fused `in_proj_weight`/`in_proj_bias`,

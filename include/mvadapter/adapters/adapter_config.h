@@ -1,0 +1,77 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "mvadapter/clip/transformer.h"
+
+namespace mva {
+
+/// Which side of which projection Cross-Modality Tying scales (paper App. Table 7).
+enum class TyingPosition { kDownIn, kDownOut, kUpIn, kUpOut };
+
+/// How the video and text adapters of a tied layer share parameters.
+enum class TyingMode {
+  kNone,       ///< no Cross-Modality Tying
+  kScale,      ///< the published form: beta = Linear(f) scales W_down / W_up (official code)
+  kKronecker,  ///< W_down = sum_i A_i (x) B_i with A_i shared by both branches
+};
+
+/// Cross-Modality Tying settings (DESIGN.md §2).
+struct TyingConfig {
+  TyingMode mode = TyingMode::kScale;
+  std::vector<int64_t> layers;  ///< tied block indices; both branches use the same indices
+  int64_t factor_dim = 32;      ///< d_m of the shared factor (scale mode)
+  TyingPosition position = TyingPosition::kDownIn;
+  int64_t kron_k = 4;           ///< number (and size) of the shared A_i (Kronecker mode)
+
+  bool is_tied(int64_t layer) const;
+  /// Index K of `layer` among the tied layers (the `prompt.K` it reads); -1 if not tied.
+  int64_t tied_index(int64_t layer) const;
+};
+
+/// The adapter of one branch (video or text).
+struct BranchAdapterConfig {
+  bool enabled = true;
+  /// "mv": MV-Adapter (video: Temporal Adaptation; text: bottleneck with a causal transformer);
+  /// "bottleneck": plain down -> activation -> up (AdaptFormer-style baselines).
+  std::string type = "mv";
+  std::vector<int64_t> layers;  ///< blocks with an adapter; empty = every block
+  AdapterInsertion insertion = AdapterInsertion::kSeq;
+  int64_t mid_dim = 64;         ///< d'
+  int64_t heads = 2;            ///< heads of the adapter's transformer block
+  double scale = 0.1;
+  int64_t seq_len = 12;         ///< frames (video) or words (text): sizes the positional embedding
+  std::string temporal = "c";   ///< video calibration: "c" (CLS), "p" (patches), "cp", "" (none)
+  int64_t calibration_dim = 16; ///< hidden width of the calibration MLP (d'/sigma)
+  std::string activation = "quick_gelu";  ///< bottleneck type only: "quick_gelu" | "relu"
+
+  bool has_adapter(int64_t layer) const;
+};
+
+/// Every adapter of a RetrievalModel.
+struct AdapterConfig {
+  BranchAdapterConfig video;
+  BranchAdapterConfig text;
+  TyingConfig tying;
+
+  /// The paper's recipe for `frames` frames and `words` words on a CLIP with `layers` blocks.
+  static AdapterConfig mv_adapter(int64_t frames, int64_t words, int64_t layers = 12);
+  /// Reads the official implementation's adapter dict (`official_adapter_cfg` of a fixture's
+  /// config.json: `visual.mlp`, `text.mlp`, `modal_dynamic`). Throws Error naming the field.
+  static AdapterConfig from_official(const nlohmann::json& cfg, const std::string& source);
+  /// Throws Error naming the field if the settings cannot work (e.g. Kronecker k not dividing d').
+  void validate(int64_t vision_width, int64_t text_width, int64_t vision_layers,
+                int64_t text_layers) const;
+};
+
+/// "down_in" | "down in" | ... -> TyingPosition; throws Error naming `field` otherwise.
+TyingPosition parse_tying_position(const std::string& name, const std::string& field);
+/// "none" | "scale" | "kronecker" -> TyingMode; throws Error naming `field` otherwise.
+TyingMode parse_tying_mode(const std::string& name, const std::string& field);
+std::string to_string(TyingPosition p);
+std::string to_string(TyingMode m);
+
+}  // namespace mva

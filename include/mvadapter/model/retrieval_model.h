@@ -1,0 +1,94 @@
+#pragma once
+#include <string>
+#include <vector>
+
+#include <torch/nn.h>
+
+#include "mvadapter/adapters/adapter_config.h"
+#include "mvadapter/clip/clip_model.h"
+
+namespace mva {
+
+/// Which parameters a run trains (the rest of CLIP stays frozen).
+enum class TrainableSet {
+  kAdapters,  ///< adapters + tying factors (+ CLIP biases when `train_clip_biases`): MV-Adapter
+  kFull,      ///< every CLIP parameter: full fine-tuning (CLIP4Clip meanP)
+  kBitFit,    ///< CLIP biases only
+  kNone,      ///< nothing: zero-shot evaluation
+};
+
+/// "adapters" | "full" | "bitfit" | "none" -> TrainableSet; throws Error naming `field` otherwise.
+TrainableSet parse_trainable_set(const std::string& name, const std::string& field);
+
+/// The structure of a RetrievalModel besides the CLIP weights.
+struct RetrievalModelConfig {
+  AdapterConfig adapters;
+  bool use_adapters = true;
+  TrainableSet trainable = TrainableSet::kAdapters;
+  /// Official recipe: CLIP bias vectors train too (group clip_no_decay, lr 1e-7).
+  bool train_clip_biases = true;
+};
+
+/// Frozen CLIP + MV-Adapter: encodes videos and captions independently into one embedding space.
+class RetrievalModelImpl : public torch::nn::Module {
+ public:
+  /// Installs the adapters of `cfg` into `clip` (registered as "clip", so parameter names are the
+  /// official checkpoint's) and sets requires_grad by `cfg.trainable`.
+  RetrievalModelImpl(ClipModel clip, const RetrievalModelConfig& cfg);
+
+  /// frames [B, F, 3, H, W], frame_mask [B, F] (1 = real frame) -> per-frame features [B, F, D]
+  /// (CLS after ln_post and proj, not normalised).
+  torch::Tensor encode_frames(const torch::Tensor& frames, const torch::Tensor& frame_mask);
+  /// ids [B, L] -> caption features [B, D] (EOT token, not normalised).
+  torch::Tensor encode_text(const torch::Tensor& ids);
+  /// Official pooling: normalise frames, masked mean, normalise -> [B, D].
+  static torch::Tensor pool_frames(const torch::Tensor& frame_features,
+                                   const torch::Tensor& frame_mask);
+  /// Unit-length video embeddings [B, D].
+  torch::Tensor embed_videos(const torch::Tensor& frames, const torch::Tensor& frame_mask);
+  /// Unit-length caption embeddings [B, D].
+  torch::Tensor embed_texts(const torch::Tensor& ids);
+  /// exp(logit_scale) · t · vᵀ for unit-length embeddings (the trainer keeps logit_scale <= ln 100).
+  torch::Tensor logits(const torch::Tensor& text_emb, const torch::Tensor& video_emb) const;
+
+  const RetrievalModelConfig& config() const { return cfg_; }
+  ClipModel clip{nullptr};
+
+ private:
+  RetrievalModelConfig cfg_;
+};
+TORCH_MODULE(RetrievalModel);
+
+/// Symmetric InfoNCE: (CE(t2v rows, diagonal) + CE(v2t rows, diagonal)) / 2 for a [B, B] t2v
+/// logit matrix whose diagonal holds the pairs.
+torch::Tensor contrastive_loss(const torch::Tensor& logits_t2v);
+/// Multi-positive form for batches where a video repeats: labels [T, V] is 1 where caption t
+/// describes video v; each row's target distribution is its positives, uniformly.
+torch::Tensor contrastive_loss(const torch::Tensor& logits_t2v, const torch::Tensor& labels);
+
+/// The optimiser group of a parameter by the official rule (optimizer/build.py): names with
+/// "adapter", "prompt" or "factor" are adapters, other CLIP names are clip; "bias" -> no decay.
+enum class ParamGroup { kAdapterDecay, kAdapterNoDecay, kClipDecay, kClipNoDecay };
+ParamGroup param_group_of(const std::string& name);
+std::string to_string(ParamGroup g);
+
+/// One line of the trainable-parameter report.
+struct ParamCount {
+  std::string module;
+  int64_t trainable = 0;
+};
+
+/// What `mvadapter params` prints: trainable counts per module, totals and the ratio to CLIP.
+struct ParamReport {
+  std::vector<ParamCount> modules;
+  int64_t adapter_params = 0;    ///< adapters + tying (whether or not trainable)
+  int64_t trainable = 0;         ///< requires_grad parameters
+  int64_t clip_params = 0;       ///< the backbone alone
+  int64_t clip_trainable = 0;    ///< backbone parameters that train (biases in the recipe)
+  /// trainable / clip_params · 100: the paper's "Tunable Params (%)".
+  double percent_of_clip() const;
+  std::string to_string() const;
+};
+ParamReport parameter_report(const RetrievalModelImpl& model);
+
+}  // namespace mva

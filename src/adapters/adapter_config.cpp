@@ -1,0 +1,193 @@
+#include "mvadapter/adapters/adapter_config.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "mvadapter/core/error.h"
+
+namespace mva {
+
+bool TyingConfig::is_tied(int64_t layer) const { return tied_index(layer) >= 0; }
+
+int64_t TyingConfig::tied_index(int64_t layer) const {
+  if (mode == TyingMode::kNone) return -1;
+  auto it = std::find(layers.begin(), layers.end(), layer);
+  return it == layers.end() ? -1 : static_cast<int64_t>(it - layers.begin());
+}
+
+bool BranchAdapterConfig::has_adapter(int64_t layer) const {
+  return enabled && (layers.empty() || std::find(layers.begin(), layers.end(), layer) != layers.end());
+}
+
+TyingPosition parse_tying_position(const std::string& name, const std::string& field) {
+  std::string n = name;
+  std::replace(n.begin(), n.end(), ' ', '_');
+  if (n == "down_in") return TyingPosition::kDownIn;
+  if (n == "down_out") return TyingPosition::kDownOut;
+  if (n == "up_in") return TyingPosition::kUpIn;
+  if (n == "up_out") return TyingPosition::kUpOut;
+  throw Error(fmt::format("{}: '{}' is not a tying position (expected down_in, down_out, up_in or "
+                          "up_out)", field, name));
+}
+
+TyingMode parse_tying_mode(const std::string& name, const std::string& field) {
+  if (name == "none") return TyingMode::kNone;
+  if (name == "scale") return TyingMode::kScale;
+  if (name == "kronecker") return TyingMode::kKronecker;
+  throw Error(fmt::format("{}: '{}' is not a tying mode (expected none, scale or kronecker)",
+                          field, name));
+}
+
+std::string to_string(TyingPosition p) {
+  switch (p) {
+    case TyingPosition::kDownIn: return "down_in";
+    case TyingPosition::kDownOut: return "down_out";
+    case TyingPosition::kUpIn: return "up_in";
+    case TyingPosition::kUpOut: return "up_out";
+  }
+  return "?";
+}
+
+std::string to_string(TyingMode m) {
+  switch (m) {
+    case TyingMode::kNone: return "none";
+    case TyingMode::kScale: return "scale";
+    case TyingMode::kKronecker: return "kronecker";
+  }
+  return "?";
+}
+
+AdapterConfig AdapterConfig::mv_adapter(int64_t frames, int64_t words, int64_t layers) {
+  AdapterConfig c;
+  c.video.seq_len = frames;
+  c.text.seq_len = words;
+  c.tying.layers = {layers - 2, layers - 1};
+  return c;
+}
+
+namespace {
+
+template <typename T>
+T get_or(const nlohmann::json& j, const char* key, T fallback, const std::string& where) {
+  if (!j.contains(key)) return fallback;
+  try {
+    return j.at(key).get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}.{}: wrong type ({})", where, key, e.what()));
+  }
+}
+
+BranchAdapterConfig branch_from_official(const nlohmann::json& j, const std::string& where,
+                                         bool video) {
+  BranchAdapterConfig b;
+  if (!j.is_object() || !j.contains("mlp")) {
+    b.enabled = false;
+    return b;
+  }
+  const auto& m = j.at("mlp");
+  const auto w = where + ".mlp";
+  auto type = get_or<std::string>(m, "type", "", w);
+  if (video && type != "VideoAdapter") {
+    throw Error(fmt::format("{}.type: '{}' is not supported (expected VideoAdapter)", w, type));
+  }
+  if (!video && type != "TextTransfAdapter") {
+    throw Error(fmt::format("{}.type: '{}' is not supported (expected TextTransfAdapter)", w, type));
+  }
+  b.type = "mv";
+  b.layers = get_or<std::vector<int64_t>>(m, "adapter_idx", {}, w);
+  b.insertion = parse_adapter_insertion(get_or<std::string>(m, "forward", "seq", w), w + ".forward");
+  b.mid_dim = get_or<int64_t>(m, video ? "cls_mid" : "mid_dim", 64, w);
+  b.heads = get_or<int64_t>(m, "n_head", 2, w);
+  b.scale = get_or<double>(m, "scale", 0.1, w);
+  b.seq_len = get_or<int64_t>(m, "seq_len", 12, w);
+  if (video) {
+    b.temporal.clear();
+    for (const auto& t : get_or<std::vector<std::string>>(m, "temporal", {}, w)) b.temporal += t;
+    if (get_or<bool>(m, "pca", false, w)) {
+      throw Error(fmt::format("{}.pca: PCA patch pooling is not supported (every released config "
+                              "uses the mean)", w));
+    }
+  } else if (get_or<std::string>(m, "attn_type", "uni", w) != "uni") {
+    throw Error(fmt::format("{}.attn_type: only 'uni' (causal) is supported", w));
+  }
+  return b;
+}
+
+}  // namespace
+
+AdapterConfig AdapterConfig::from_official(const nlohmann::json& cfg, const std::string& source) {
+  AdapterConfig c;
+  c.video = branch_from_official(cfg.value("visual", nlohmann::json::object()), source + ": visual", true);
+  c.text = branch_from_official(cfg.value("text", nlohmann::json::object()), source + ": text", false);
+  if (cfg.contains("modal_dynamic") && !cfg.at("modal_dynamic").is_null()) {
+    const auto& md = cfg.at("modal_dynamic");
+    const auto w = source + ": modal_dynamic";
+    c.tying.mode = TyingMode::kScale;
+    c.tying.layers = get_or<std::vector<int64_t>>(md, "adapter_idx", {}, w);
+    c.tying.factor_dim = get_or<int64_t>(md, "factor_dim", 32, w);
+    c.tying.position =
+        parse_tying_position(get_or<std::string>(md, "position", "down in", w), w + ".position");
+  } else {
+    c.tying.mode = TyingMode::kNone;
+    c.tying.layers.clear();
+  }
+  return c;
+}
+
+void AdapterConfig::validate(int64_t vision_width, int64_t text_width, int64_t vision_layers,
+                             int64_t text_layers) const {
+  auto check_branch = [](const BranchAdapterConfig& b, const char* name, int64_t layers) {
+    if (!b.enabled) return;
+    if (b.type != "mv" && b.type != "bottleneck") {
+      throw Error(fmt::format("adapters.{}.type: '{}' (expected mv or bottleneck)", name, b.type));
+    }
+    if (b.mid_dim <= 0) throw Error(fmt::format("adapters.{}.mid_dim: must be positive", name));
+    if (b.type == "mv" && (b.heads <= 0 || b.mid_dim % b.heads != 0)) {
+      throw Error(fmt::format("adapters.{}.heads: {} does not divide mid_dim {}", name, b.heads,
+                              b.mid_dim));
+    }
+    for (auto l : b.layers) {
+      if (l < 0 || l >= layers) {
+        throw Error(fmt::format("adapters.{}.layers: block {} does not exist (the model has {})",
+                                name, l, layers));
+      }
+    }
+    for (char t : b.temporal) {
+      if (t != 'c' && t != 'p') {
+        throw Error(fmt::format("adapters.{}.temporal: '{}' (expected a combination of c and p)",
+                                name, b.temporal));
+      }
+    }
+    if (b.activation != "quick_gelu" && b.activation != "relu") {
+      throw Error(fmt::format("adapters.{}.activation: '{}' (expected quick_gelu or relu)", name,
+                              b.activation));
+    }
+  };
+  check_branch(video, "video", vision_layers);
+  check_branch(text, "text", text_layers);
+  if (tying.mode == TyingMode::kNone) return;
+  if (!video.enabled || !text.enabled) {
+    throw Error("adapters.tying: Cross-Modality Tying needs adapters in both branches");
+  }
+  for (auto l : tying.layers) {
+    if (!video.has_adapter(l) || !text.has_adapter(l)) {
+      throw Error(fmt::format("adapters.tying.layers: block {} has no adapter in both branches", l));
+    }
+  }
+  if (tying.mode == TyingMode::kKronecker) {
+    const int64_t k = tying.kron_k;
+    for (auto [d, dm, name] : {std::tuple{vision_width, video.mid_dim, "video"},
+                               std::tuple{text_width, text.mid_dim, "text"}}) {
+      if (k <= 0 || d % k != 0 || dm % k != 0) {
+        throw Error(fmt::format("adapters.tying.kron_k: {} must divide the {} widths {} and {}", k,
+                                name, d, dm));
+      }
+    }
+  } else if (tying.factor_dim <= 0) {
+    throw Error("adapters.tying.factor_dim: must be positive");
+  }
+}
+
+}  // namespace mva

@@ -1,0 +1,207 @@
+#include "mvadapter/model/retrieval_model.h"
+
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "mvadapter/adapters/bottleneck_adapter.h"
+#include "mvadapter/adapters/cross_modal_tying.h"
+#include "mvadapter/adapters/text_adapter.h"
+#include "mvadapter/adapters/video_adapter.h"
+#include "mvadapter/core/error.h"
+#include "mvadapter/core/tensor_format.h"
+
+namespace mva {
+
+TrainableSet parse_trainable_set(const std::string& name, const std::string& field) {
+  if (name == "adapters") return TrainableSet::kAdapters;
+  if (name == "full") return TrainableSet::kFull;
+  if (name == "bitfit") return TrainableSet::kBitFit;
+  if (name == "none") return TrainableSet::kNone;
+  throw Error(fmt::format("{}: '{}' (expected adapters, full, bitfit or none)", field, name));
+}
+
+namespace {
+
+bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+
+bool is_adapter_name(const std::string& name) {
+  return contains(name, "adapter") || contains(name, "prompt") || contains(name, "factor");
+}
+
+std::shared_ptr<MlpAdapterImpl> make_adapter(bool video, int64_t width,
+                                             const BranchAdapterConfig& b, const TyingConfig& t,
+                                             torch::Tensor shared) {
+  if (b.type == "bottleneck") return std::make_shared<BottleneckAdapterImpl>(width, b, t, shared, video);
+  if (video) return std::make_shared<VideoAdapterImpl>(width, b, t, shared);
+  return std::make_shared<TextAdapterImpl>(width, b, t, shared);
+}
+
+}  // namespace
+
+ParamGroup param_group_of(const std::string& name) {
+  const bool no_decay = contains(name, "bias");
+  if (is_adapter_name(name)) return no_decay ? ParamGroup::kAdapterNoDecay : ParamGroup::kAdapterDecay;
+  return no_decay ? ParamGroup::kClipNoDecay : ParamGroup::kClipDecay;
+}
+
+std::string to_string(ParamGroup g) {
+  switch (g) {
+    case ParamGroup::kAdapterDecay: return "adapter_decay";
+    case ParamGroup::kAdapterNoDecay: return "adapter_no_decay";
+    case ParamGroup::kClipDecay: return "clip_decay";
+    case ParamGroup::kClipNoDecay: return "clip_no_decay";
+  }
+  return "?";
+}
+
+RetrievalModelImpl::RetrievalModelImpl(ClipModel clip_model, const RetrievalModelConfig& cfg)
+    : cfg_(cfg) {
+  clip = register_module("clip", std::move(clip_model));
+  const auto& cc = clip->config();
+  if (cfg_.use_adapters) {
+    const auto& a = cfg_.adapters;
+    a.validate(cc.vision_width, cc.transformer_width, cc.vision_layers, cc.transformer_layers);
+    if (a.tying.mode != TyingMode::kNone) {
+      for (size_t k = 0; k < a.tying.layers.size(); ++k) {
+        clip->prompt->append(make_shared_tying_tensor(a.tying));
+      }
+    }
+    auto shared_for = [&](int64_t layer) {
+      const auto k = a.tying.tied_index(layer);
+      return k < 0 ? torch::Tensor() : clip->prompt[static_cast<size_t>(k)];
+    };
+    for (int64_t i = 0; i < cc.vision_layers; ++i) {
+      if (!a.video.has_adapter(i)) continue;
+      clip->visual->transformer->block(i)->mlp->set_adapter(
+          make_adapter(true, cc.vision_width, a.video, a.tying, shared_for(i)), a.video.insertion);
+    }
+    for (int64_t i = 0; i < cc.transformer_layers; ++i) {
+      if (!a.text.has_adapter(i)) continue;
+      clip->transformer->block(i)->mlp->set_adapter(
+          make_adapter(false, cc.transformer_width, a.text, a.tying, shared_for(i)), a.text.insertion);
+    }
+  }
+  for (auto& p : named_parameters(true)) {
+    const auto& name = p.key();
+    const bool adapter = is_adapter_name(name);
+    const bool bias = contains(name, "bias");
+    bool train = false;
+    switch (cfg_.trainable) {
+      case TrainableSet::kAdapters: train = adapter || (bias && cfg_.train_clip_biases); break;
+      case TrainableSet::kFull: train = true; break;
+      case TrainableSet::kBitFit: train = bias && !adapter; break;
+      case TrainableSet::kNone: train = false; break;
+    }
+    // CLIP's temperature stays at its pre-trained value in every recipe but full fine-tuning.
+    if (name == "clip.logit_scale" && cfg_.trainable != TrainableSet::kFull) train = false;
+    p.value().set_requires_grad(train);
+  }
+}
+
+torch::Tensor RetrievalModelImpl::encode_frames(const torch::Tensor& frames,
+                                                const torch::Tensor& frame_mask) {
+  const int64_t r = clip->config().image_resolution;
+  check_shape(frames, {-1, -1, 3, r, r}, "frames");
+  check_shape(frame_mask, {frames.size(0), frames.size(1)}, "frame mask");
+  auto flat = frames.reshape({-1, 3, r, r});
+  auto feats = clip->encode_image(flat, AdapterContext{frame_mask});
+  return feats.reshape({frames.size(0), frames.size(1), -1});
+}
+
+torch::Tensor RetrievalModelImpl::encode_text(const torch::Tensor& ids) {
+  return clip->encode_text(ids, AdapterContext{});
+}
+
+torch::Tensor RetrievalModelImpl::pool_frames(const torch::Tensor& frame_features,
+                                              const torch::Tensor& frame_mask) {
+  auto f = frame_features / frame_features.norm(2, -1, true);
+  auto m = frame_mask.to(f.scalar_type()).unsqueeze(-1);
+  auto count = m.sum(1).clamp_min(1.0);  // an all-padding video pools to zero, not NaN
+  auto v = (f * m).sum(1) / count;
+  return v / v.norm(2, -1, true);
+}
+
+torch::Tensor RetrievalModelImpl::embed_videos(const torch::Tensor& frames,
+                                               const torch::Tensor& frame_mask) {
+  return pool_frames(encode_frames(frames, frame_mask), frame_mask);
+}
+
+torch::Tensor RetrievalModelImpl::embed_texts(const torch::Tensor& ids) {
+  auto t = encode_text(ids);
+  return t / t.norm(2, -1, true);
+}
+
+torch::Tensor RetrievalModelImpl::logits(const torch::Tensor& text_emb,
+                                         const torch::Tensor& video_emb) const {
+  // No clamp here: the official runner clamps the parameter itself after each optimiser step
+  // (Trainer does the same), so the forward uses the stored value as is.
+  return clip->logit_scale.exp() * torch::matmul(text_emb, video_emb.t());
+}
+
+torch::Tensor contrastive_loss(const torch::Tensor& logits_t2v) {
+  check_shape(logits_t2v, {logits_t2v.size(0), logits_t2v.size(0)}, "logits");
+  auto t2v = -torch::log_softmax(logits_t2v, 1).diagonal().mean();
+  auto v2t = -torch::log_softmax(logits_t2v.t(), 1).diagonal().mean();
+  return (t2v + v2t) / 2;
+}
+
+torch::Tensor contrastive_loss(const torch::Tensor& logits_t2v, const torch::Tensor& labels) {
+  check_shape(labels, {logits_t2v.size(0), logits_t2v.size(1)}, "contrastive labels");
+  auto l = labels.to(logits_t2v.scalar_type());
+  auto t2v_target = l / l.sum(1, true).clamp_min(1);
+  auto v2t_target = l.t() / l.t().sum(1, true).clamp_min(1);
+  auto t2v = -(t2v_target * torch::log_softmax(logits_t2v, 1)).sum(1).mean();
+  auto v2t = -(v2t_target * torch::log_softmax(logits_t2v.t(), 1)).sum(1).mean();
+  return (t2v + v2t) / 2;
+}
+
+double ParamReport::percent_of_clip() const {
+  return clip_params == 0 ? 0.0 : 100.0 * static_cast<double>(trainable) / static_cast<double>(clip_params);
+}
+
+std::string ParamReport::to_string() const {
+  std::string s = fmt::format("{:<58} {:>12}\n", "module", "trainable");
+  for (const auto& m : modules) s += fmt::format("{:<58} {:>12}\n", m.module, m.trainable);
+  s += fmt::format("adapters (incl. tying): {} parameters\n", adapter_params);
+  s += fmt::format("CLIP backbone: {} parameters, {} of them trainable\n", clip_params, clip_trainable);
+  s += fmt::format("trainable: {} = {:.2f} % of CLIP\n", trainable, percent_of_clip());
+  return s;
+}
+
+ParamReport parameter_report(const RetrievalModelImpl& model) {
+  ParamReport r;
+  std::map<std::string, int64_t> per_module;
+  std::vector<std::string> order;
+  for (const auto& p : model.named_parameters(true)) {
+    const auto& name = p.key();
+    const auto n = p.value().numel();
+    const bool adapter = is_adapter_name(name);
+    if (adapter) {
+      r.adapter_params += n;
+    } else {
+      r.clip_params += n;
+      if (p.value().requires_grad()) r.clip_trainable += n;
+    }
+    if (!p.value().requires_grad()) continue;
+    r.trainable += n;
+    std::string module;
+    if (auto pos = name.find(".adapter."); pos != std::string::npos) {
+      module = name.substr(0, pos + 8);
+    } else if (contains(name, "prompt")) {
+      module = "clip.prompt (shared tying factors)";
+    } else if (contains(name, "bias")) {
+      module = name.rfind("clip.visual.", 0) == 0 ? "clip.visual biases" : "clip text biases";
+    } else {
+      module = name.rfind("clip.visual.", 0) == 0 ? "clip.visual weights" : "clip text weights";
+    }
+    if (!per_module.count(module)) order.push_back(module);
+    per_module[module] += n;
+  }
+  for (const auto& m : order) r.modules.push_back({m, per_module[m]});
+  return r;
+}
+
+}  // namespace mva
