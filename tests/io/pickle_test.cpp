@@ -101,6 +101,16 @@ TEST(Pickle, TruncatedFrameIsReportedAtTheFrame) {
   EXPECT_ERROR_CONTAINS(read_pickle(file), "cut4.pkl: byte 2: opcode 0x95 (FRAME): truncated");
 }
 
+TEST(Pickle, EveryTruncationIsAnErrorNotACrash) {
+  for (int proto : {2, 3, 4}) {
+    const std::string full = read_file_bytes(msvd(fmt::format("raw-captions.proto{}.pkl", proto)));
+    for (size_t n = 0; n < full.size(); ++n) {
+      // The STOP opcode is the last byte: every shorter prefix must fail with a located error.
+      EXPECT_ERROR_CONTAINS(parse_pickle(full.substr(0, n), "cut.pkl"), "cut.pkl: byte ");
+    }
+  }
+}
+
 TEST(Pickle, MissingStopIsAnError) {
   const std::string full = read_file_bytes(msvd("raw-captions.proto2.pkl"));
   // Byte 27 is just past the first complete BINUNICODE.
