@@ -1,13 +1,23 @@
+#include <cstdio>
+#include <string>
+
 #include "commands.h"
-#include "mvadapter/core/error.h"
+#include "mvadapter/model/adapter_checkpoint.h"
 
 namespace mva::cli {
 
-// Placeholder until its issue lands: the command exists in --help and says so when run.
 void add_convert_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("convert", "Convert an official MV-Adapter .pth checkpoint to safetensors (not available yet)");
-  cmd->allow_extras();
-  cmd->callback([] { throw Error("convert: not available in this build yet"); });
+  auto* cmd = app.add_subcommand(
+      "convert", "Convert an official MV-Adapter checkpoint (.pth as the official runner saves it) "
+                 "to safetensors with the same tensor names");
+  auto in = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  cmd->add_option("CHECKPOINT", *in, "official .pth file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("-o,--out", *out, "output .safetensors file")->required();
+  cmd->callback([in, out] {
+    auto n = convert_official_checkpoint(*in, *out);
+    std::printf("wrote %lld tensors to %s\n", static_cast<long long>(n), out->c_str());
+  });
 }
 
 }  // namespace mva::cli

@@ -1,0 +1,48 @@
+// The model subcommands run as a user runs them: exit codes and the lines people read.
+#include <string>
+
+#include "test_support.h"
+
+namespace mva {
+namespace {
+
+std::string cli() { return test::cli_binary().string(); }
+
+TEST(VerifyReferenceCli, PassesOnTheOfficialFixtureAndExitsZero) {
+  std::string out;
+  int rc = test::run_command(cli() + " verify-reference --threads 1 " +
+                                 test::fixture_path("mv_adapter_tiny").string(), &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("out.loss"), std::string::npos) << out;
+  EXPECT_NE(out.find("PASS"), std::string::npos) << out;
+}
+
+TEST(VerifyReferenceCli, MissingFolderIsOneErrorLineAndExitOne) {
+  std::string out;
+  int rc = test::run_command(cli() + " verify-reference /no/such/dir", &out);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_EQ(out.rfind("error: /no/such/dir/config.json: cannot open", 0), 0u) << out;
+}
+
+TEST(ParamsCli, PrintsThePaperRatioForTheMsrVttRecipe) {
+  std::string out;
+  int rc = test::run_command(cli() + " params --arch ViT-B/16 --frames 12 --words 32", &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("adapters (incl. tying): 3401728 parameters"), std::string::npos) << out;
+  EXPECT_NE(out.find("2.39 % of CLIP"), std::string::npos) << out;
+}
+
+TEST(ConvertCli, WritesSafetensorsFromTheOfficialPth) {
+  auto dir = test::temp_dir("convert_cli");
+  std::string out;
+  int rc = test::run_command(cli() + " convert " +
+                                 test::fixture_path("mv_adapter_tiny/adapter_official.pth").string() +
+                                 " -o " + (dir / "a.safetensors").string(), &out);
+  EXPECT_EQ(rc, 0) << out;
+  auto t = read_safetensors(dir / "a.safetensors").tensors;
+  EXPECT_TRUE(t.count("clip.prompt.0"));
+  EXPECT_TRUE(t.count("clip.visual.transformer.resblocks.0.mlp.adapter.conv_rf_c.b.weight"));
+}
+
+}  // namespace
+}  // namespace mva
