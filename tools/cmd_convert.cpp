@@ -8,8 +8,9 @@ namespace mva::cli {
 
 void add_convert_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "convert", "Convert an official MV-Adapter checkpoint (.pth as the official runner saves it) "
-                 "to safetensors with the same tensor names");
+      "convert",
+      "Convert an official MV-Adapter checkpoint (.pth as the official runner saves it) "
+      "to safetensors with the same tensor names");
   auto in = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   cmd->add_option("CHECKPOINT", *in, "official .pth file")->required()->check(CLI::ExistingFile);

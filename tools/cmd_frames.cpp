@@ -1,13 +1,131 @@
+// `mvadapter frames`: decode one video exactly as training does and show what the model sees.
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
 #include "commands.h"
 #include "mvadapter/core/error.h"
+#include "mvadapter/data/video_loader.h"
+#include "mvadapter/io/safetensors.h"
 
 namespace mva::cli {
+namespace {
 
-// Placeholder until its issue lands: the command exists in --help and says so when run.
+struct FramesArgs {
+  std::string video, out, sheet, sampling = "official", resize = "pil";
+  int64_t frames = 12, size = 224;
+  int columns = 4;
+  double fps = 1.0, start = -1.0, end = -1.0;
+};
+
+// A grid of the crops, each labelled with its source frame index and its 1-fps position, so a
+// person can check the sampling and the crop at a glance.
+void write_contact_sheet(const std::string& path, const ClipFrames& clip, int columns) {
+  const int f = static_cast<int>(clip.frames.size(0));
+  const int s = static_cast<int>(clip.frames.size(2));
+  const int cols = std::max(1, std::min(columns, f));
+  const int rows = (f + cols - 1) / cols;
+  const int gap = 4;
+  cv::Mat sheet(rows * (s + gap) + gap, cols * (s + gap) + gap, CV_8UC3, cv::Scalar(40, 40, 40));
+  const double scale = std::max(0.4, s / 320.0);
+  const int thick = std::max(1, s / 160);
+  for (int i = 0; i < f; ++i) {
+    const int x = gap + (i % cols) * (s + gap);
+    const int y = gap + (i / cols) * (s + gap);
+    cv::Mat tile = sheet(cv::Rect(x, y, s, s));
+    auto hwc = clip.frames[i].permute({1, 2, 0}).contiguous();
+    cv::Mat rgb(s, s, CV_8UC3, hwc.data_ptr<uint8_t>());
+    cv::cvtColor(rgb, tile, cv::COLOR_RGB2BGR);
+    const bool real = clip.mask[i].item<int64_t>() != 0;
+    const std::string label =
+        real ? fmt::format("#{} ({}s)", clip.source_index[static_cast<size_t>(i)],
+                           clip.positions[static_cast<size_t>(i)])
+             : std::string("padding");
+    const cv::Point at(4, static_cast<int>(4 + 22 * scale));
+    cv::putText(tile, label, at, cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(0, 0, 0), thick + 2,
+                cv::LINE_AA);
+    cv::putText(tile, label, at, cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(255, 255, 255), thick,
+                cv::LINE_AA);
+  }
+  if (!cv::imwrite(path, sheet))
+    throw Error(fmt::format("{}: cannot write the contact sheet", path));
+}
+
+void run_frames(const FramesArgs& a) {
+  VideoEntry v;
+  v.path = a.video;
+  v.id = v.path.stem().string();
+  v.frame_folder = std::filesystem::is_directory(v.path);
+  v.start_s = a.start;
+  v.end_s = a.end;
+  ClipOptions opts;
+  opts.frames = a.frames;
+  opts.sampling = parse_frame_sampling(a.sampling);
+  opts.transform.size = a.size;
+  opts.transform.resize = parse_resize_method(a.resize);
+  opts.decode.sample_fps = a.fps;
+  const ClipFrames clip = load_clip(v, opts);
+
+  // Padding slots carry -1, so every tensor has F rows.
+  auto positions = torch::full({a.frames}, -1, torch::kInt64);
+  auto indices = torch::full({a.frames}, -1, torch::kInt64);
+  for (size_t i = 0; i < clip.positions.size(); ++i) {
+    positions[static_cast<int64_t>(i)] = clip.positions[i];
+    indices[static_cast<int64_t>(i)] = clip.source_index[i];
+  }
+  write_safetensors(a.out,
+                    {{"frames", clip.frames},
+                     {"mask", clip.mask},
+                     {"positions", positions},
+                     {"indices", indices}},
+                    {{"video", a.video},
+                     {"fps", fmt::format("{}", clip.fps)},
+                     {"decoded_frames", std::to_string(clip.decoded_frames)},
+                     {"num_sampled", std::to_string(clip.num_sampled)},
+                     {"sampling", a.sampling},
+                     {"size", std::to_string(a.size)},
+                     {"resize", a.resize}});
+  if (!a.sheet.empty()) write_contact_sheet(a.sheet, clip, a.columns);
+  std::printf(
+      "%s: %lld frames at %.4g fps, %lld sampled at %g fps; kept %zu of %lld (%s): "
+      "frames %s\n",
+      a.video.c_str(), static_cast<long long>(clip.decoded_frames), clip.fps,
+      static_cast<long long>(clip.num_sampled), a.fps, clip.positions.size(),
+      static_cast<long long>(a.frames), a.sampling.c_str(),
+      fmt::format("{}", clip.source_index).c_str());
+  std::printf("wrote %s%s\n", a.out.c_str(), a.sheet.empty() ? "" : (" and " + a.sheet).c_str());
+}
+
+}  // namespace
+
 void add_frames_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("frames", "Decode one video into the frames the model sees (+ contact sheet) (not available yet)");
-  cmd->allow_extras();
-  cmd->callback([] { throw Error("frames: not available in this build yet"); });
+  auto args = std::make_shared<FramesArgs>();
+  auto* cmd = app.add_subcommand(
+      "frames", "Decode one video into the frames the model sees (+ contact sheet)");
+  cmd->add_option("video", args->video, "Video file, or a folder of frames")->required();
+  cmd->add_option("--out", args->out,
+                  "Output .safetensors: frames uint8 [F,3,S,S], mask, "
+                  "positions, indices")
+      ->required();
+  cmd->add_option("--sheet", args->sheet, "Also write a contact sheet (PNG) of the crops");
+  cmd->add_option("--frames", args->frames, "Frames to keep (F)")->check(CLI::PositiveNumber);
+  cmd->add_option("--sampling", args->sampling, "official | linspace | head | tail")
+      ->check(CLI::IsMember({"official", "linspace", "head", "tail"}));
+  cmd->add_option("--size", args->size, "Resolution of the square crop")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--resize", args->resize, "pil (exact reference) | cv-cubic | cv-area")
+      ->check(CLI::IsMember({"pil", "cv-cubic", "cv-area"}));
+  cmd->add_option("--fps", args->fps, "Frames sampled per second of video")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--start", args->start, "Window start in seconds");
+  cmd->add_option("--end", args->end, "Window end in seconds");
+  cmd->add_option("--columns", args->columns, "Tiles per row of the contact sheet")
+      ->check(CLI::PositiveNumber);
+  cmd->callback([args] { run_frames(*args); });
 }
 
 }  // namespace mva::cli

@@ -10,9 +10,10 @@ namespace mva::cli {
 
 void add_params_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "params", "Trainable-parameter report: per module, total, and the percentage of CLIP (the "
-                "paper's 'Tunable Params'). With --arch the model is built with random weights of "
-                "that geometry, so no weight file is needed.");
+      "params",
+      "Trainable-parameter report: per module, total, and the percentage of CLIP (the "
+      "paper's 'Tunable Params'). With --arch the model is built with random weights of "
+      "that geometry, so no weight file is needed.");
   struct Opts {
     std::string arch = "ViT-B/16";
     std::string clip;
@@ -22,19 +23,24 @@ void add_params_command(CLI::App& app) {
     bool no_clip_biases = false;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--arch", o->arch, "ViT-B/32, ViT-B/16 or ViT-L/14 (random weights)")->capture_default_str();
+  cmd->add_option("--arch", o->arch, "ViT-B/32, ViT-B/16 or ViT-L/14 (random weights)")
+      ->capture_default_str();
   cmd->add_option("--clip", o->clip, "CLIP weights file instead of --arch");
   cmd->add_option("--frames", o->frames, "frames per video")->capture_default_str();
   cmd->add_option("--words", o->words, "words per caption")->capture_default_str();
   cmd->add_option("--mid-dim", o->mid_dim, "adapter bottleneck d'")->capture_default_str();
   cmd->add_option("--heads", o->heads, "heads of the adapter transformer")->capture_default_str();
-  cmd->add_option("--temporal", o->temporal, "video calibration: c, p, cp or ''")->capture_default_str();
+  cmd->add_option("--temporal", o->temporal, "video calibration: c, p, cp or ''")
+      ->capture_default_str();
   cmd->add_option("--tying", o->tying, "none, scale or kronecker")->capture_default_str();
-  cmd->add_option("--tying-position", o->position, "down_in, down_out, up_in, up_out")->capture_default_str();
+  cmd->add_option("--tying-position", o->position, "down_in, down_out, up_in, up_out")
+      ->capture_default_str();
   cmd->add_option("--tying-layers", o->tied_layers, "tied blocks (default: the last two)");
   cmd->add_option("--factor-dim", o->factor_dim, "d_m of the shared factor")->capture_default_str();
-  cmd->add_option("--trainable", o->trainable, "adapters, full, bitfit or none")->capture_default_str();
-  cmd->add_flag("--no-clip-biases", o->no_clip_biases, "keep CLIP biases frozen (official recipe trains them)");
+  cmd->add_option("--trainable", o->trainable, "adapters, full, bitfit or none")
+      ->capture_default_str();
+  cmd->add_flag("--no-clip-biases", o->no_clip_biases,
+                "keep CLIP biases frozen (official recipe trains them)");
   cmd->callback([o] {
     ClipModel clip = o->clip.empty() ? ClipModel(ClipConfig::named(o->arch)) : load_clip(o->clip);
     const auto& cc = clip->config();

@@ -11,7 +11,8 @@ namespace mva::cli {
 void add_verify_reference_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "verify-reference",
-      "Rebuild the official model of a golden-tensor folder (config.json, CLIP and adapter weights, "
+      "Rebuild the official model of a golden-tensor folder (config.json, CLIP and adapter "
+      "weights, "
       "io.safetensors), run its forward and backward, and print the worst error of every output "
       "and gradient. Exits 1 when any exceeds the tolerance.");
   struct Opts {
@@ -22,7 +23,8 @@ void add_verify_reference_command(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("DIR", o->dir, "folder laid out like tests/fixtures/mv_adapter_tiny")->required();
-  cmd->add_option("--tolerance", o->tolerance, "largest relative error accepted")->capture_default_str();
+  cmd->add_option("--tolerance", o->tolerance, "largest relative error accepted")
+      ->capture_default_str();
   cmd->add_option("--precision", o->precision, "fp64 (exact maths) or fp32 (the training path)")
       ->check(CLI::IsMember({"fp64", "fp32"}))
       ->capture_default_str();
@@ -31,7 +33,8 @@ void add_verify_reference_command(CLI::App& app) {
     set_threads(o->threads);
     auto report = verify_reference(o->dir, o->tolerance, o->precision);
     std::fputs(report.to_string().c_str(), stdout);
-    if (!report.ok()) throw Error(o->dir + ": differs from the reference (see the FAIL lines above)");
+    if (!report.ok())
+      throw Error(o->dir + ": differs from the reference (see the FAIL lines above)");
   });
 }
 

@@ -2,8 +2,8 @@
 #include <cstdio>
 #include <exception>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "commands.h"
 #include "mvadapter/core/error.h"
@@ -15,18 +15,12 @@ int main(int argc, char** argv) {
 
   using Add = void (*)(CLI::App&);
   static constexpr Add kCommands[] = {
-      mva::cli::add_tokenize_command,
-      mva::cli::add_frames_command,
-      mva::cli::add_preprocess_command,
-      mva::cli::add_params_command,
-      mva::cli::add_convert_command,
-      mva::cli::add_verify_reference_command,
-      mva::cli::add_train_command,
-      mva::cli::add_eval_command,
-      mva::cli::add_encode_command,
-      mva::cli::add_search_command,
-      mva::cli::add_synth_command,
-      mva::cli::add_pretrain_command,
+      mva::cli::add_tokenize_command,   mva::cli::add_frames_command,
+      mva::cli::add_preprocess_command, mva::cli::add_params_command,
+      mva::cli::add_convert_command,    mva::cli::add_verify_reference_command,
+      mva::cli::add_train_command,      mva::cli::add_eval_command,
+      mva::cli::add_encode_command,     mva::cli::add_search_command,
+      mva::cli::add_synth_command,      mva::cli::add_pretrain_command,
       mva::cli::add_version_command,
   };
   for (Add add : kCommands) add(app);

@@ -9,7 +9,9 @@
 
 namespace mva {
 
-bool TyingConfig::is_tied(int64_t layer) const { return tied_index(layer) >= 0; }
+bool TyingConfig::is_tied(int64_t layer) const {
+  return tied_index(layer) >= 0;
+}
 
 int64_t TyingConfig::tied_index(int64_t layer) const {
   if (mode == TyingMode::kNone) return -1;
@@ -18,7 +20,8 @@ int64_t TyingConfig::tied_index(int64_t layer) const {
 }
 
 bool BranchAdapterConfig::has_adapter(int64_t layer) const {
-  return enabled && (layers.empty() || std::find(layers.begin(), layers.end(), layer) != layers.end());
+  return enabled &&
+         (layers.empty() || std::find(layers.begin(), layers.end(), layer) != layers.end());
 }
 
 TyingPosition parse_tying_position(const std::string& name, const std::string& field) {
@@ -28,33 +31,42 @@ TyingPosition parse_tying_position(const std::string& name, const std::string& f
   if (n == "down_out") return TyingPosition::kDownOut;
   if (n == "up_in") return TyingPosition::kUpIn;
   if (n == "up_out") return TyingPosition::kUpOut;
-  throw Error(fmt::format("{}: '{}' is not a tying position (expected down_in, down_out, up_in or "
-                          "up_out)", field, name));
+  throw Error(
+      fmt::format("{}: '{}' is not a tying position (expected down_in, down_out, up_in or "
+                  "up_out)",
+                  field, name));
 }
 
 TyingMode parse_tying_mode(const std::string& name, const std::string& field) {
   if (name == "none") return TyingMode::kNone;
   if (name == "scale") return TyingMode::kScale;
   if (name == "kronecker") return TyingMode::kKronecker;
-  throw Error(fmt::format("{}: '{}' is not a tying mode (expected none, scale or kronecker)",
-                          field, name));
+  throw Error(
+      fmt::format("{}: '{}' is not a tying mode (expected none, scale or kronecker)", field, name));
 }
 
 std::string to_string(TyingPosition p) {
   switch (p) {
-    case TyingPosition::kDownIn: return "down_in";
-    case TyingPosition::kDownOut: return "down_out";
-    case TyingPosition::kUpIn: return "up_in";
-    case TyingPosition::kUpOut: return "up_out";
+    case TyingPosition::kDownIn:
+      return "down_in";
+    case TyingPosition::kDownOut:
+      return "down_out";
+    case TyingPosition::kUpIn:
+      return "up_in";
+    case TyingPosition::kUpOut:
+      return "up_out";
   }
   return "?";
 }
 
 std::string to_string(TyingMode m) {
   switch (m) {
-    case TyingMode::kNone: return "none";
-    case TyingMode::kScale: return "scale";
-    case TyingMode::kKronecker: return "kronecker";
+    case TyingMode::kNone:
+      return "none";
+    case TyingMode::kScale:
+      return "scale";
+    case TyingMode::kKronecker:
+      return "kronecker";
   }
   return "?";
 }
@@ -93,11 +105,13 @@ BranchAdapterConfig branch_from_official(const nlohmann::json& j, const std::str
     throw Error(fmt::format("{}.type: '{}' is not supported (expected VideoAdapter)", w, type));
   }
   if (!video && type != "TextTransfAdapter") {
-    throw Error(fmt::format("{}.type: '{}' is not supported (expected TextTransfAdapter)", w, type));
+    throw Error(
+        fmt::format("{}.type: '{}' is not supported (expected TextTransfAdapter)", w, type));
   }
   b.type = "mv";
   b.layers = get_or<std::vector<int64_t>>(m, "adapter_idx", {}, w);
-  b.insertion = parse_adapter_insertion(get_or<std::string>(m, "forward", "seq", w), w + ".forward");
+  b.insertion =
+      parse_adapter_insertion(get_or<std::string>(m, "forward", "seq", w), w + ".forward");
   b.mid_dim = get_or<int64_t>(m, video ? "cls_mid" : "mid_dim", 64, w);
   b.heads = get_or<int64_t>(m, "n_head", 2, w);
   b.scale = get_or<double>(m, "scale", 0.1, w);
@@ -106,8 +120,10 @@ BranchAdapterConfig branch_from_official(const nlohmann::json& j, const std::str
     b.temporal.clear();
     for (const auto& t : get_or<std::vector<std::string>>(m, "temporal", {}, w)) b.temporal += t;
     if (get_or<bool>(m, "pca", false, w)) {
-      throw Error(fmt::format("{}.pca: PCA patch pooling is not supported (every released config "
-                              "uses the mean)", w));
+      throw Error(
+          fmt::format("{}.pca: PCA patch pooling is not supported (every released config "
+                      "uses the mean)",
+                      w));
     }
   } else if (get_or<std::string>(m, "attn_type", "uni", w) != "uni") {
     throw Error(fmt::format("{}.attn_type: only 'uni' (causal) is supported", w));
@@ -119,8 +135,10 @@ BranchAdapterConfig branch_from_official(const nlohmann::json& j, const std::str
 
 AdapterConfig AdapterConfig::from_official(const nlohmann::json& cfg, const std::string& source) {
   AdapterConfig c;
-  c.video = branch_from_official(cfg.value("visual", nlohmann::json::object()), source + ": visual", true);
-  c.text = branch_from_official(cfg.value("text", nlohmann::json::object()), source + ": text", false);
+  c.video = branch_from_official(cfg.value("visual", nlohmann::json::object()), source + ": visual",
+                                 true);
+  c.text =
+      branch_from_official(cfg.value("text", nlohmann::json::object()), source + ": text", false);
   if (cfg.contains("modal_dynamic") && !cfg.at("modal_dynamic").is_null()) {
     const auto& md = cfg.at("modal_dynamic");
     const auto w = source + ": modal_dynamic";
@@ -173,7 +191,8 @@ void AdapterConfig::validate(int64_t vision_width, int64_t text_width, int64_t v
   }
   for (auto l : tying.layers) {
     if (!video.has_adapter(l) || !text.has_adapter(l)) {
-      throw Error(fmt::format("adapters.tying.layers: block {} has no adapter in both branches", l));
+      throw Error(
+          fmt::format("adapters.tying.layers: block {} has no adapter in both branches", l));
     }
   }
   if (tying.mode == TyingMode::kKronecker) {

@@ -33,16 +33,19 @@ BranchTying::BranchTying(torch::nn::Module& owner, const TyingConfig& cfg, torch
   if (mode_ == TyingMode::kKronecker) {
     const int64_t k = cfg.kron_k;
     // Var(W) = k · Var(A) · Var(B) = Var(B) with Var(A) = 1/k: B takes the plain init's variance.
-    kron_b_ = owner.register_parameter("kron_b", torch::randn({k, mid_dim / k, in_dim / k}) * plain_std);
+    kron_b_ =
+        owner.register_parameter("kron_b", torch::randn({k, mid_dim / k, in_dim / k}) * plain_std);
   } else if (mode_ == TyingMode::kScale) {
     // md_proj maps d_m to d' for down_out/up_in and to d for down_in/up_out (official md_proj).
     const bool to_mid = position_ == TyingPosition::kDownOut || position_ == TyingPosition::kUpIn;
-    md_proj_ = owner.register_module(
-        "md_proj", torch::nn::Linear(shared_.size(0), to_mid ? mid_dim : in_dim));
+    md_proj_ = owner.register_module("md_proj",
+                                     torch::nn::Linear(shared_.size(0), to_mid ? mid_dim : in_dim));
   }
 }
 
-torch::Tensor BranchTying::beta() const { return md_proj_.ptr()->forward(shared_); }
+torch::Tensor BranchTying::beta() const {
+  return md_proj_.ptr()->forward(shared_);
+}
 
 torch::Tensor BranchTying::down_weight(const torch::Tensor& stored) const {
   if (!active()) return stored;

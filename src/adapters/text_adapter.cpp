@@ -28,7 +28,8 @@ TextAdapterImpl::TextAdapterImpl(int64_t width, const BranchAdapterConfig& cfg,
   up = register_module("up", torch::nn::Linear(mid, width));
   ln_pre = register_module("ln_pre", torch::nn::LayerNorm(torch::nn::LayerNormOptions({mid})));
   block = register_module("block", ResidualAttentionBlock(mid, cfg.heads));
-  positional_embedding = register_parameter("positional_embedding", torch::empty({cfg.seq_len, mid}));
+  positional_embedding =
+      register_parameter("positional_embedding", torch::empty({cfg.seq_len, mid}));
   if (shared.defined()) tying_ = BranchTying(*this, tying, shared, width, mid, down_std);
   init_adapter_block(*block, width);
   torch::NoGradGuard no_grad;
@@ -41,8 +42,10 @@ TextAdapterImpl::TextAdapterImpl(int64_t width, const BranchAdapterConfig& cfg,
 torch::Tensor TextAdapterImpl::forward(const torch::Tensor& x, const AdapterContext&) {
   const int64_t L = x.size(0);
   if (L > positional_embedding.size(0)) {
-    throw Error(fmt::format("text adapter: {} tokens but the adapter was built for {} words "
-                            "(adapters.text.seq_len)", L, positional_embedding.size(0)));
+    throw Error(
+        fmt::format("text adapter: {} tokens but the adapter was built for {} words "
+                    "(adapters.text.seq_len)",
+                    L, positional_embedding.size(0)));
   }
   auto z = torch::matmul(x, tying_.down_weight(down->weight).t()) + down->bias;
   z = z + positional_embedding.slice(0, 0, L).unsqueeze(1).to(z.scalar_type());

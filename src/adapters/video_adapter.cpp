@@ -49,8 +49,10 @@ torch::Tensor VideoAdapterImpl::forward(const torch::Tensor& x, const AdapterCon
                             shape_str(ctx.frame_mask.sizes()), x.size(1)));
   }
   if (2 * F + 1 > positional_embedding.size(0)) {
-    throw Error(fmt::format("video adapter: {} frames but the adapter was built for {} "
-                            "(adapters.video.seq_len)", F, frames_));
+    throw Error(
+        fmt::format("video adapter: {} frames but the adapter was built for {} "
+                    "(adapters.video.seq_len)",
+                    F, frames_));
   }
   const auto mask = ctx.frame_mask.to(x.scalar_type());
 

@@ -14,8 +14,8 @@ namespace {
 const torch::Tensor& need(const TensorMap& w, const std::string& name, const std::string& source) {
   auto it = w.find(name);
   if (it == w.end()) {
-    throw Error(fmt::format("{}: missing tensor '{}' (not an OpenAI CLIP ViT checkpoint?)", source,
-                            name));
+    throw Error(
+        fmt::format("{}: missing tensor '{}' (not an OpenAI CLIP ViT checkpoint?)", source, name));
   }
   return it->second;
 }
@@ -74,8 +74,10 @@ ClipConfig ClipConfig::named(const std::string& arch) {
     c.transformer_width = 768;
     c.transformer_heads = 12;
   } else {
-    throw Error(fmt::format("arch '{}': unknown CLIP architecture (expected ViT-B/32, ViT-B/16 or "
-                            "ViT-L/14)", arch));
+    throw Error(
+        fmt::format("arch '{}': unknown CLIP architecture (expected ViT-B/32, ViT-B/16 or "
+                    "ViT-L/14)",
+                    arch));
   }
   return c;
 }

@@ -15,7 +15,9 @@
 namespace mva {
 namespace {
 
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+bool starts_with(const std::string& s, const std::string& p) {
+  return s.rfind(p, 0) == 0;
+}
 
 bool is_zip(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -102,8 +104,9 @@ TensorMap hf_to_openai(const TensorMap& hf, const std::string& source) {
     if (!std::regex_match(name, m, layer_re)) {
       throw Error(fmt::format("{}: unexpected Hugging Face tensor '{}'", source, name));
     }
-    const std::string prefix = (m[1] == "vision_model" ? "visual.transformer.resblocks." : "transformer.resblocks.") +
-                               m[2].str() + ".";
+    const std::string prefix =
+        (m[1] == "vision_model" ? "visual.transformer.resblocks." : "transformer.resblocks.") +
+        m[2].str() + ".";
     const std::string rest = m[3];
     static const std::regex qkv_re(R"(^self_attn\.([qkv])_proj\.(weight|bias)$)");
     std::smatch q;
@@ -134,7 +137,8 @@ TensorMap hf_to_openai(const TensorMap& hf, const std::string& source) {
 
 TensorMap openai_to_hf(const TensorMap& openai) {
   TensorMap out;
-  static const std::regex block_re(R"(^(visual\.transformer|transformer)\.resblocks\.(\d+)\.(.+)$)");
+  static const std::regex block_re(
+      R"(^(visual\.transformer|transformer)\.resblocks\.(\d+)\.(.+)$)");
   for (const auto& [name, t] : openai) {
     bool done = false;
     for (const auto& top : kTopNames) {
@@ -147,9 +151,8 @@ TensorMap openai_to_hf(const TensorMap& openai) {
     if (done) continue;
     std::smatch m;
     if (!std::regex_match(name, m, block_re)) continue;
-    const std::string prefix =
-        (m[1] == "visual.transformer" ? "vision_model" : "text_model") + std::string(".encoder.layers.") +
-        m[2].str() + ".";
+    const std::string prefix = (m[1] == "visual.transformer" ? "vision_model" : "text_model") +
+                               std::string(".encoder.layers.") + m[2].str() + ".";
     const std::string rest = m[3];
     if (rest == "attn.in_proj_weight" || rest == "attn.in_proj_bias") {
       auto parts = t.chunk(3, 0);
@@ -179,8 +182,10 @@ std::optional<std::string> known_clip_sha256(const std::string& file_name) {
 
 ClipWeights read_clip_weights(const std::filesystem::path& path) {
   if (!std::filesystem::is_regular_file(path)) {
-    throw Error(fmt::format("{}: CLIP weights file not found (download ViT-B-16.pt from OpenAI's "
-                            "CLIP release, see README)", path.string()));
+    throw Error(
+        fmt::format("{}: CLIP weights file not found (download ViT-B-16.pt from OpenAI's "
+                    "CLIP release, see README)",
+                    path.string()));
   }
   ClipWeights w;
   if (auto want = known_clip_sha256(path.filename().string())) {
@@ -208,8 +213,10 @@ ClipWeights read_clip_weights(const std::filesystem::path& path) {
       w.tensors = read_torch_state_dict(path);
     }
   } else {
-    throw Error(fmt::format("{}: not a CLIP weight file (expected an OpenAI .pt archive or "
-                            ".safetensors)", path.string()));
+    throw Error(
+        fmt::format("{}: not a CLIP weight file (expected an OpenAI .pt archive or "
+                    ".safetensors)",
+                    path.string()));
   }
   for (auto it = w.tensors.begin(); it != w.tensors.end();) {
     if (is_archive_extra(it->first)) {

@@ -19,20 +19,22 @@ VisionTransformerImpl::VisionTransformerImpl(const ClipConfig& cfg)
     : resolution_(cfg.image_resolution) {
   const int64_t w = cfg.vision_width;
   const double scale = std::pow(static_cast<double>(w), -0.5);
-  conv1 = register_module(
-      "conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, w, cfg.vision_patch_size)
-                                     .stride(cfg.vision_patch_size)
-                                     .bias(false)));
+  conv1 = register_module("conv1",
+                          torch::nn::Conv2d(torch::nn::Conv2dOptions(3, w, cfg.vision_patch_size)
+                                                .stride(cfg.vision_patch_size)
+                                                .bias(false)));
   class_embedding = register_parameter("class_embedding", torch::randn({w}) * scale);
   positional_embedding = register_parameter("positional_embedding",
                                             torch::randn({cfg.grid() * cfg.grid() + 1, w}) * scale);
   ln_pre = register_module("ln_pre", make_ln(w));
-  transformer = register_module("transformer", Transformer(w, cfg.vision_layers, cfg.vision_heads()));
+  transformer =
+      register_module("transformer", Transformer(w, cfg.vision_layers, cfg.vision_heads()));
   ln_post = register_module("ln_post", make_ln(w));
   proj = register_parameter("proj", torch::randn({w, cfg.embed_dim}) * scale);
 }
 
-torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& images, const AdapterContext& ctx) {
+torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& images,
+                                             const AdapterContext& ctx) {
   check_shape(images, {-1, 3, resolution_, resolution_}, "images");
   auto x = conv1(images.to(conv1->weight.scalar_type()));  // [N, width, grid, grid]
   x = x.reshape({x.size(0), x.size(1), -1}).permute({0, 2, 1});
@@ -48,15 +50,17 @@ torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& images, const 
 ClipModelImpl::ClipModelImpl(const ClipConfig& cfg) : cfg_(cfg) {
   visual = register_module("visual", VisionTransformer(cfg));
   transformer = register_module(
-      "transformer", Transformer(cfg.transformer_width, cfg.transformer_layers, cfg.transformer_heads));
-  token_embedding =
-      register_module("token_embedding", torch::nn::Embedding(cfg.vocab_size, cfg.transformer_width));
+      "transformer",
+      Transformer(cfg.transformer_width, cfg.transformer_layers, cfg.transformer_heads));
+  token_embedding = register_module("token_embedding",
+                                    torch::nn::Embedding(cfg.vocab_size, cfg.transformer_width));
   positional_embedding = register_parameter(
       "positional_embedding", torch::empty({cfg.context_length, cfg.transformer_width}));
   ln_final = register_module("ln_final", make_ln(cfg.transformer_width));
   text_projection =
       register_parameter("text_projection", torch::empty({cfg.transformer_width, cfg.embed_dim}));
-  logit_scale = register_parameter("logit_scale", torch::tensor(std::log(1.0 / 0.07)).to(torch::kFloat));
+  logit_scale =
+      register_parameter("logit_scale", torch::tensor(std::log(1.0 / 0.07)).to(torch::kFloat));
   prompt = register_module("prompt", torch::nn::ParameterList());
   torch::NoGradGuard no_grad;
   positional_embedding.normal_(0, 0.01);

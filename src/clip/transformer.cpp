@@ -10,7 +10,9 @@
 
 namespace mva {
 
-torch::Tensor quick_gelu(const torch::Tensor& x) { return x * torch::sigmoid(1.702 * x); }
+torch::Tensor quick_gelu(const torch::Tensor& x) {
+  return x * torch::sigmoid(1.702 * x);
+}
 
 torch::Tensor layer_norm_fp32(torch::nn::LayerNorm ln, const torch::Tensor& x) {
   const auto t = x.scalar_type();
@@ -64,7 +66,9 @@ ClipMlpImpl::ClipMlpImpl(int64_t width) {
   c_proj = register_module("c_proj", torch::nn::Linear(4 * width, width));
 }
 
-torch::Tensor ClipMlpImpl::forward(const torch::Tensor& x) { return c_proj(quick_gelu(c_fc(x))); }
+torch::Tensor ClipMlpImpl::forward(const torch::Tensor& x) {
+  return c_proj(quick_gelu(c_fc(x)));
+}
 
 void ClipMlpImpl::set_adapter(std::shared_ptr<MlpAdapterImpl> adapter, AdapterInsertion insertion) {
   if (adapter_) throw Error("mlp: an adapter is already installed in this block");

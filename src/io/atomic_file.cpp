@@ -13,8 +13,9 @@
 
 namespace mva {
 
-void write_file_atomically(const std::filesystem::path& path,
-                           const std::function<void(std::function<void(std::string_view)>)>& write) {
+void write_file_atomically(
+    const std::filesystem::path& path,
+    const std::function<void(std::function<void(std::string_view)>)>& write) {
   auto tmp = path;
   tmp += fmt::format(".tmp.{}", ::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -29,8 +29,8 @@ int64_t load_module_state(torch::nn::Module& module, const TensorMap& tensors,
     if (it == tensors.end()) {
       if (!options.may_be_missing || !options.may_be_missing(name)) missing.push_back(name);
     } else if (it->second.sizes() != t.sizes()) {
-      mismatched.push_back(fmt::format("{} (file {}, model {})", name, shape_str(it->second.sizes()),
-                                       shape_str(t.sizes())));
+      mismatched.push_back(fmt::format("{} (file {}, model {})", name,
+                                       shape_str(it->second.sizes()), shape_str(t.sizes())));
     }
   }
   for (const auto& [name, t] : tensors) {

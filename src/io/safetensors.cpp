@@ -12,8 +12,8 @@
 #include <memory>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/tensor_format.h"
@@ -29,8 +29,8 @@ struct DtypeInfo {
 };
 
 constexpr DtypeInfo kDtypes[] = {
-    {"F64", torch::kFloat64, 8}, {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2},
-    {"BF16", torch::kBFloat16, 2}, {"I64", torch::kInt64, 8}, {"I32", torch::kInt32, 4},
+    {"F64", torch::kFloat64, 8},   {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2},
+    {"BF16", torch::kBFloat16, 2}, {"I64", torch::kInt64, 8},   {"I32", torch::kInt32, 4},
     {"I16", torch::kInt16, 2},     {"I8", torch::kInt8, 1},     {"U8", torch::kUInt8, 1},
     {"BOOL", torch::kBool, 1},
 };
@@ -79,8 +79,10 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   const auto file_size = static_cast<uint64_t>(st.st_size);
   if (file_size < 8) {
     ::close(fd);
-    throw Error(fmt::format("{}: {} bytes is too short for a safetensors file (needs an 8-byte "
-                            "header length)", file, file_size));
+    throw Error(
+        fmt::format("{}: {} bytes is too short for a safetensors file (needs an 8-byte "
+                    "header length)",
+                    file, file_size));
   }
   auto map = std::make_shared<Mapping>();
   map->size = static_cast<size_t>(file_size);
@@ -161,7 +163,8 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
     }
     const auto begin = offs[0].get<uint64_t>();
     const auto end = offs[1].get<uint64_t>();
-    if (begin > end) throw Error(fmt::format("{}: data_offsets [{}, {}] has begin > end", where, begin, end));
+    if (begin > end)
+      throw Error(fmt::format("{}: data_offsets [{}, {}] has begin > end", where, begin, end));
     if (end > data_size) {
       throw Error(fmt::format("{}: data_offsets [{}, {}] run past the data area ({} bytes)", where,
                               begin, end, data_size));
@@ -180,7 +183,8 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
       std::memcpy(t.data_ptr(), ptr, end - begin);
     } else {
       auto keep = map;
-      t = torch::from_blob(ptr, shape, [keep](void*) mutable { keep.reset(); }, opts);
+      t = torch::from_blob(
+          ptr, shape, [keep](void*) mutable { keep.reset(); }, opts);
     }
     out.tensors.emplace(name, std::move(t));
   }

@@ -36,7 +36,8 @@ TensorMap read_torch_state_dict(const std::filesystem::path& path) {
   } catch (const std::exception& e) {
     std::string msg = e.what();
     if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-    throw Error(fmt::format("{}: not a torch.save'd dictionary of tensors ({})", path.string(), msg));
+    throw Error(
+        fmt::format("{}: not a torch.save'd dictionary of tensors ({})", path.string(), msg));
   }
   if (!root.isGenericDict()) {
     throw Error(fmt::format("{}: expected a dictionary of tensors, found {}", path.string(),

@@ -13,7 +13,8 @@ namespace mva {
 namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // The official model stores each tied layer's factor once as clip.prompt.K and again as an alias
@@ -29,10 +30,13 @@ TensorMap fold_aliases(TensorMap tensors, const std::string& source) {
       continue;
     }
     bool matched = false;
-    for (const auto& p : prompts) matched = matched || (p.sizes() == it->second.sizes() && torch::equal(p, it->second));
+    for (const auto& p : prompts)
+      matched = matched || (p.sizes() == it->second.sizes() && torch::equal(p, it->second));
     if (!matched) {
-      throw Error(fmt::format("{}: '{}' equals no clip.prompt.K tensor (the shared tying factor "
-                              "must be stored as clip.prompt.K)", source, it->first));
+      throw Error(
+          fmt::format("{}: '{}' equals no clip.prompt.K tensor (the shared tying factor "
+                      "must be stored as clip.prompt.K)",
+                      source, it->first));
     }
     it = tensors.erase(it);
   }
@@ -42,7 +46,8 @@ TensorMap fold_aliases(TensorMap tensors, const std::string& source) {
 }  // namespace
 
 TensorMap trainable_state(const RetrievalModelImpl& model) {
-  return module_state(model, [](const std::string&, const torch::Tensor& t) { return t.requires_grad(); });
+  return module_state(model,
+                      [](const std::string&, const torch::Tensor& t) { return t.requires_grad(); });
 }
 
 void save_adapter_weights(const RetrievalModelImpl& model, const std::filesystem::path& path,
@@ -73,7 +78,8 @@ void load_adapter_weights(RetrievalModelImpl& model, const std::filesystem::path
 int64_t convert_official_checkpoint(const std::filesystem::path& pth,
                                     const std::filesystem::path& out) {
   auto tensors = read_adapter_weights(pth);
-  write_safetensors(out, tensors, {{"format", "mvadapter-adapters"}, {"source", pth.filename().string()}});
+  write_safetensors(out, tensors,
+                    {{"format", "mvadapter-adapters"}, {"source", pth.filename().string()}});
   return static_cast<int64_t>(tensors.size());
 }
 

@@ -4,8 +4,8 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "mvadapter/clip/clip_loader.h"
 #include "mvadapter/core/error.h"
@@ -28,9 +28,10 @@ std::string ReferenceReport::to_string() const {
     s += fmt::format("{:<72} {:>12.3e} {:>12.3e}  {}\n", c.name, c.max_abs_error, c.rel_error,
                      c.ok ? "ok" : "FAIL");
   }
-  s += fmt::format("{} of {} tensors within {:.0e} relative ({} forward/backward): {}\n",
-                   std::count_if(checks.begin(), checks.end(), [](const TensorCheck& c) { return c.ok; }),
-                   checks.size(), tolerance, precision, ok() ? "PASS" : "FAIL");
+  s += fmt::format(
+      "{} of {} tensors within {:.0e} relative ({} forward/backward): {}\n",
+      std::count_if(checks.begin(), checks.end(), [](const TensorCheck& c) { return c.ok; }),
+      checks.size(), tolerance, precision, ok() ? "PASS" : "FAIL");
   return s;
 }
 
@@ -99,7 +100,8 @@ ReferenceReport verify_reference(const std::filesystem::path& dir, double tolera
   mc.trainable = TrainableSet::kAdapters;
   mc.train_clip_biases = false;  // the fixtures' recipe: adapters and shared factors only
 
-  auto clip = load_clip(first_existing(dir, {"clip_openai.pt", "clip.safetensors"}, "CLIP weights"));
+  auto clip =
+      load_clip(first_existing(dir, {"clip_openai.pt", "clip.safetensors"}, "CLIP weights"));
   RetrievalModel model(clip, mc);
   load_adapter_weights(*model, first_existing(dir, {"adapter.safetensors", "adapter_official.pth"},
                                               "adapter weights"));
@@ -123,9 +125,12 @@ ReferenceReport verify_reference(const std::filesystem::path& dir, double tolera
   ReferenceReport report;
   report.tolerance = tolerance;
   report.precision = precision;
-  report.checks.push_back(compare("out.visual_output", visual, io_tensor(io, "out.visual_output", io_path), tolerance));
-  report.checks.push_back(compare("out.text_output", text_out, io_tensor(io, "out.text_output", io_path), tolerance));
-  report.checks.push_back(compare("out.logits_t2v", logits, io_tensor(io, "out.logits_t2v", io_path), tolerance));
+  report.checks.push_back(
+      compare("out.visual_output", visual, io_tensor(io, "out.visual_output", io_path), tolerance));
+  report.checks.push_back(
+      compare("out.text_output", text_out, io_tensor(io, "out.text_output", io_path), tolerance));
+  report.checks.push_back(
+      compare("out.logits_t2v", logits, io_tensor(io, "out.logits_t2v", io_path), tolerance));
   report.checks.push_back(compare("out.loss", loss, io_tensor(io, "out.loss", io_path), tolerance));
   std::map<std::string, torch::Tensor> params;
   for (const auto& p : model->named_parameters(true)) params.emplace(p.key(), p.value());

@@ -25,7 +25,9 @@ TrainableSet parse_trainable_set(const std::string& name, const std::string& fie
 
 namespace {
 
-bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const char* part) {
+  return s.find(part) != std::string::npos;
+}
 
 bool is_adapter_name(const std::string& name) {
   return contains(name, "adapter") || contains(name, "prompt") || contains(name, "factor");
@@ -34,7 +36,8 @@ bool is_adapter_name(const std::string& name) {
 std::shared_ptr<MlpAdapterImpl> make_adapter(bool video, int64_t width,
                                              const BranchAdapterConfig& b, const TyingConfig& t,
                                              torch::Tensor shared) {
-  if (b.type == "bottleneck") return std::make_shared<BottleneckAdapterImpl>(width, b, t, shared, video);
+  if (b.type == "bottleneck")
+    return std::make_shared<BottleneckAdapterImpl>(width, b, t, shared, video);
   if (video) return std::make_shared<VideoAdapterImpl>(width, b, t, shared);
   return std::make_shared<TextAdapterImpl>(width, b, t, shared);
 }
@@ -43,16 +46,21 @@ std::shared_ptr<MlpAdapterImpl> make_adapter(bool video, int64_t width,
 
 ParamGroup param_group_of(const std::string& name) {
   const bool no_decay = contains(name, "bias");
-  if (is_adapter_name(name)) return no_decay ? ParamGroup::kAdapterNoDecay : ParamGroup::kAdapterDecay;
+  if (is_adapter_name(name))
+    return no_decay ? ParamGroup::kAdapterNoDecay : ParamGroup::kAdapterDecay;
   return no_decay ? ParamGroup::kClipNoDecay : ParamGroup::kClipDecay;
 }
 
 std::string to_string(ParamGroup g) {
   switch (g) {
-    case ParamGroup::kAdapterDecay: return "adapter_decay";
-    case ParamGroup::kAdapterNoDecay: return "adapter_no_decay";
-    case ParamGroup::kClipDecay: return "clip_decay";
-    case ParamGroup::kClipNoDecay: return "clip_no_decay";
+    case ParamGroup::kAdapterDecay:
+      return "adapter_decay";
+    case ParamGroup::kAdapterNoDecay:
+      return "adapter_no_decay";
+    case ParamGroup::kClipDecay:
+      return "clip_decay";
+    case ParamGroup::kClipNoDecay:
+      return "clip_no_decay";
   }
   return "?";
 }
@@ -81,7 +89,8 @@ RetrievalModelImpl::RetrievalModelImpl(ClipModel clip_model, const RetrievalMode
     for (int64_t i = 0; i < cc.transformer_layers; ++i) {
       if (!a.text.has_adapter(i)) continue;
       clip->transformer->block(i)->mlp->set_adapter(
-          make_adapter(false, cc.transformer_width, a.text, a.tying, shared_for(i)), a.text.insertion);
+          make_adapter(false, cc.transformer_width, a.text, a.tying, shared_for(i)),
+          a.text.insertion);
     }
   }
   for (auto& p : named_parameters(true)) {
@@ -90,10 +99,18 @@ RetrievalModelImpl::RetrievalModelImpl(ClipModel clip_model, const RetrievalMode
     const bool bias = contains(name, "bias");
     bool train = false;
     switch (cfg_.trainable) {
-      case TrainableSet::kAdapters: train = adapter || (bias && cfg_.train_clip_biases); break;
-      case TrainableSet::kFull: train = true; break;
-      case TrainableSet::kBitFit: train = bias && !adapter; break;
-      case TrainableSet::kNone: train = false; break;
+      case TrainableSet::kAdapters:
+        train = adapter || (bias && cfg_.train_clip_biases);
+        break;
+      case TrainableSet::kFull:
+        train = true;
+        break;
+      case TrainableSet::kBitFit:
+        train = bias && !adapter;
+        break;
+      case TrainableSet::kNone:
+        train = false;
+        break;
     }
     // CLIP's temperature stays at its pre-trained value in every recipe but full fine-tuning.
     if (name == "clip.logit_scale" && cfg_.trainable != TrainableSet::kFull) train = false;
@@ -159,14 +176,17 @@ torch::Tensor contrastive_loss(const torch::Tensor& logits_t2v, const torch::Ten
 }
 
 double ParamReport::percent_of_clip() const {
-  return clip_params == 0 ? 0.0 : 100.0 * static_cast<double>(trainable) / static_cast<double>(clip_params);
+  return clip_params == 0
+             ? 0.0
+             : 100.0 * static_cast<double>(trainable) / static_cast<double>(clip_params);
 }
 
 std::string ParamReport::to_string() const {
   std::string s = fmt::format("{:<58} {:>12}\n", "module", "trainable");
   for (const auto& m : modules) s += fmt::format("{:<58} {:>12}\n", m.module, m.trainable);
   s += fmt::format("adapters (incl. tying): {} parameters\n", adapter_params);
-  s += fmt::format("CLIP backbone: {} parameters, {} of them trainable\n", clip_params, clip_trainable);
+  s += fmt::format("CLIP backbone: {} parameters, {} of them trainable\n", clip_params,
+                   clip_trainable);
   s += fmt::format("trainable: {} = {:.2f} % of CLIP\n", trainable, percent_of_clip());
   return s;
 }

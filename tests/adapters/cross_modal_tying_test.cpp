@@ -94,7 +94,8 @@ TEST(Kronecker, InitialisationKeepsThePlainVarianceOfWDown) {
     auto shared = make_shared_tying_tensor(t);
     VideoAdapter v(768, cfg, t, shared);
     TextAdapter x(512, cfg, t, shared);
-    video_var += kronecker_sum(shared, v->named_parameters()["kron_b"]).var().item<double>() / draws;
+    video_var +=
+        kronecker_sum(shared, v->named_parameters()["kron_b"]).var().item<double>() / draws;
     text_var += kronecker_sum(shared, x->named_parameters()["kron_b"]).var().item<double>() / draws;
   }
   EXPECT_NEAR(video_var / (1.0 / (3.0 * 768)), 1.0, 0.15);  // kaiming_uniform(a=√5): 1/(3d)

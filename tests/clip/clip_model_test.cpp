@@ -98,7 +98,8 @@ TEST_F(TinyClip, MissingAndMisShapedTensorsAreListed) {
 }
 
 TEST(ClipLoader, MissingFileSaysWhereWeightsComeFrom) {
-  EXPECT_ERROR_CONTAINS(load_clip("/nowhere/ViT-B-16.pt"), "/nowhere/ViT-B-16.pt: CLIP weights file not found");
+  EXPECT_ERROR_CONTAINS(load_clip("/nowhere/ViT-B-16.pt"),
+                        "/nowhere/ViT-B-16.pt: CLIP weights file not found");
 }
 
 TEST(ClipLoader, KnownReleasesHaveTheirPublishedSha256) {

@@ -33,7 +33,8 @@ TEST(Runtime, FindsTheBpeVocabulary) {
 TEST(TensorFormat, CheckShapeNamesWhatAndBothShapes) {
   auto t = torch::zeros({2, 3});
   EXPECT_NO_THROW(check_shape(t, {2, -1}, "x"));
-  EXPECT_ERROR_CONTAINS(check_shape(t, {2, 4}, "in.video"), "in.video: expected shape [2, 4], got [2, 3]");
+  EXPECT_ERROR_CONTAINS(check_shape(t, {2, 4}, "in.video"),
+                        "in.video: expected shape [2, 4], got [2, 3]");
 }
 
 }  // namespace

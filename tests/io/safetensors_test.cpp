@@ -83,8 +83,8 @@ TEST_P(SafetensorsMalformed, GivesAClearErrorNamingTheFile) {
   } catch (const Error& e) {
     std::string msg = e.what();
     EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
-    EXPECT_NE(msg.find(c.expect), std::string::npos) << "message '" << msg << "' lacks '"
-                                                      << c.expect << "'";
+    EXPECT_NE(msg.find(c.expect), std::string::npos)
+        << "message '" << msg << "' lacks '" << c.expect << "'";
   }
 }
 
@@ -95,23 +95,23 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"HeaderLengthPastEnd", R"({})", "", 1000, "runs past the end"},
         BadCase{"NotJson", R"({"a": )", "", -1, "not valid JSON"},
         BadCase{"NotObject", R"([1,2])", "", -1, "not a JSON object"},
-        BadCase{"UnknownDtype", R"({"a":{"dtype":"F31","shape":[2],"data_offsets":[0,8]}})", k8,
-                -1, "unknown dtype 'F31'"},
-        BadCase{"MissingDtype", R"({"a":{"shape":[2],"data_offsets":[0,8]}})", k8, -1,
-                "'dtype'"},
+        BadCase{"UnknownDtype", R"({"a":{"dtype":"F31","shape":[2],"data_offsets":[0,8]}})", k8, -1,
+                "unknown dtype 'F31'"},
+        BadCase{"MissingDtype", R"({"a":{"shape":[2],"data_offsets":[0,8]}})", k8, -1, "'dtype'"},
         BadCase{"NegativeShape", R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", k8,
                 -1, "not a non-negative integer"},
         BadCase{"ShapeSizeMismatch", R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})",
                 k8, -1, "needs 12 bytes but data_offsets span 8"},
-        BadCase{"OffsetsPastData", R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})",
-                k8, -1, "run past the data area"},
-        BadCase{"OffsetsReversed", R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})",
-                k8, -1, "begin > end"},
+        BadCase{"OffsetsPastData", R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", k8,
+                -1, "run past the data area"},
+        BadCase{"OffsetsReversed", R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", k8,
+                -1, "begin > end"},
         BadCase{"BadOffsets", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", k8, -1,
                 "data_offsets"},
-        BadCase{"Overlap",
-                R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-                k8, -1, "overlap"},
+        BadCase{
+            "Overlap",
+            R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+            k8, -1, "overlap"},
         BadCase{"MetadataNotStrings", R"({"__metadata__":{"a":1}})", "", -1, "not a string"},
         BadCase{"TooShort", "", "", 0, "header"}),
     [](const ::testing::TestParamInfo<BadCase>& i) { return std::string(i.param.name); });
@@ -124,7 +124,8 @@ TEST(Safetensors, FileShorterThanEightBytesIsAnError) {
 }
 
 TEST(Safetensors, MissingFileNamesThePath) {
-  EXPECT_ERROR_CONTAINS(read_safetensors("/nonexistent/x.safetensors"), "/nonexistent/x.safetensors");
+  EXPECT_ERROR_CONTAINS(read_safetensors("/nonexistent/x.safetensors"),
+                        "/nonexistent/x.safetensors");
 }
 
 }  // namespace

@@ -38,11 +38,13 @@ TEST_P(UntrainedModel, EqualsPlainClip) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTyingModes, UntrainedModel,
-                         ::testing::Values(TyingMode::kNone, TyingMode::kScale, TyingMode::kKronecker));
+                         ::testing::Values(TyingMode::kNone, TyingMode::kScale,
+                                           TyingMode::kKronecker));
 
 TEST(ParameterReport, MsrVttRecipeOnViTB16MatchesThePaper) {
   RetrievalModelConfig cfg;
-  cfg.adapters = AdapterConfig::mv_adapter(12, 32, 12);  // d'=64, 2 heads, CMT down_in on 10-11, d_m=32
+  cfg.adapters =
+      AdapterConfig::mv_adapter(12, 32, 12);  // d'=64, 2 heads, CMT down_in on 10-11, d_m=32
   cfg.train_clip_biases = true;
   RetrievalModel model(ClipModel(ClipConfig::named("ViT-B/16")), cfg);
   auto r = parameter_report(*model);
@@ -64,9 +66,12 @@ TEST(ParameterReport, MsrVttRecipeOnViTB16MatchesThePaper) {
 }
 
 TEST(ParameterGroups, FollowTheOfficialNamingRule) {
-  EXPECT_EQ(param_group_of("clip.visual.transformer.resblocks.0.mlp.adapter.down.weight"), ParamGroup::kAdapterDecay);
-  EXPECT_EQ(param_group_of("clip.visual.transformer.resblocks.0.mlp.adapter.ln_pre.weight"), ParamGroup::kAdapterDecay);
-  EXPECT_EQ(param_group_of("clip.transformer.resblocks.3.mlp.adapter.up.bias"), ParamGroup::kAdapterNoDecay);
+  EXPECT_EQ(param_group_of("clip.visual.transformer.resblocks.0.mlp.adapter.down.weight"),
+            ParamGroup::kAdapterDecay);
+  EXPECT_EQ(param_group_of("clip.visual.transformer.resblocks.0.mlp.adapter.ln_pre.weight"),
+            ParamGroup::kAdapterDecay);
+  EXPECT_EQ(param_group_of("clip.transformer.resblocks.3.mlp.adapter.up.bias"),
+            ParamGroup::kAdapterNoDecay);
   EXPECT_EQ(param_group_of("clip.prompt.0"), ParamGroup::kAdapterDecay);
   EXPECT_EQ(param_group_of("clip.visual.ln_post.bias"), ParamGroup::kClipNoDecay);
   EXPECT_EQ(param_group_of("clip.visual.proj"), ParamGroup::kClipDecay);
@@ -88,14 +93,17 @@ TEST(TrainableSets, SelectTheRightParameters) {
         EXPECT_NE(p.key().find("bias"), std::string::npos) << p.key();
       }
       if (s == TrainableSet::kAdapters && !biases) {
-        EXPECT_TRUE(p.key().find("adapter") != std::string::npos || p.key().find("prompt") != std::string::npos) << p.key();
+        EXPECT_TRUE(p.key().find("adapter") != std::string::npos ||
+                    p.key().find("prompt") != std::string::npos)
+            << p.key();
       }
       n += p.value().numel();
     }
     return n;
   };
   int64_t clip_total = 0;
-  for (const auto& p : load_clip(fx.dir / "clip.safetensors")->parameters()) clip_total += p.numel();
+  for (const auto& p : load_clip(fx.dir / "clip.safetensors")->parameters())
+    clip_total += p.numel();
   EXPECT_EQ(count(TrainableSet::kNone, false), 0);
   EXPECT_EQ(count(TrainableSet::kFull, false), clip_total);
   EXPECT_GT(count(TrainableSet::kBitFit, false), 0);

@@ -35,7 +35,9 @@ Fixture load_fixture(const std::string& name) {
   return fx;
 }
 
-std::filesystem::path cli_binary() { return std::filesystem::path(MVA_TEST_BINARY); }
+std::filesystem::path cli_binary() {
+  return std::filesystem::path(MVA_TEST_BINARY);
+}
 
 int run_command(const std::string& command, std::string* output) {
   std::string cmd = command + " 2>&1";
@@ -93,7 +95,8 @@ double relative_error(const torch::Tensor& got, const torch::Tensor& want) {
   return ::testing::AssertionFailure()
          << got_expr << " vs " << want_expr << ": relative error " << rel << " > " << tol_expr
          << " (" << tol << "); worst at " << shape_str(index) << ": got "
-         << g.reshape({-1})[flat].item<double>() << ", want " << w.reshape({-1})[flat].item<double>();
+         << g.reshape({-1})[flat].item<double>() << ", want "
+         << w.reshape({-1})[flat].item<double>();
 }
 
 }  // namespace mva::test

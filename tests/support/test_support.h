@@ -3,8 +3,8 @@
 #include <string>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/types.h>
+#include <nlohmann/json.hpp>
 
 #include "mvadapter/io/safetensors.h"
 
@@ -50,13 +50,13 @@ double relative_error(const torch::Tensor& got, const torch::Tensor& want);
   ASSERT_PRED_FORMAT3(::mva::test::tensor_near, got, want, tol)
 
 /// Expects `stmt` to throw mva::Error whose message contains `needle`.
-#define EXPECT_ERROR_CONTAINS(stmt, needle)                                              \
-  do {                                                                                   \
-    try {                                                                                \
-      stmt;                                                                              \
+#define EXPECT_ERROR_CONTAINS(stmt, needle)                                             \
+  do {                                                                                  \
+    try {                                                                               \
+      stmt;                                                                             \
       ADD_FAILURE() << "expected mva::Error containing '" << (needle) << "', got none"; \
-    } catch (const ::mva::Error& e) {                                                    \
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)                   \
-          << "error message '" << e.what() << "' lacks '" << (needle) << "'";            \
-    }                                                                                    \
+    } catch (const ::mva::Error& e) {                                                   \
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)                  \
+          << "error message '" << e.what() << "' lacks '" << (needle) << "'";           \
+    }                                                                                   \
   } while (0)

@@ -6,12 +6,15 @@
 namespace mva {
 namespace {
 
-std::string cli() { return test::cli_binary().string(); }
+std::string cli() {
+  return test::cli_binary().string();
+}
 
 TEST(VerifyReferenceCli, PassesOnTheOfficialFixtureAndExitsZero) {
   std::string out;
-  int rc = test::run_command(cli() + " verify-reference --threads 1 " +
-                                 test::fixture_path("mv_adapter_tiny").string(), &out);
+  int rc = test::run_command(
+      cli() + " verify-reference --threads 1 " + test::fixture_path("mv_adapter_tiny").string(),
+      &out);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("out.loss"), std::string::npos) << out;
   EXPECT_NE(out.find("PASS"), std::string::npos) << out;
@@ -35,9 +38,10 @@ TEST(ParamsCli, PrintsThePaperRatioForTheMsrVttRecipe) {
 TEST(ConvertCli, WritesSafetensorsFromTheOfficialPth) {
   auto dir = test::temp_dir("convert_cli");
   std::string out;
-  int rc = test::run_command(cli() + " convert " +
-                                 test::fixture_path("mv_adapter_tiny/adapter_official.pth").string() +
-                                 " -o " + (dir / "a.safetensors").string(), &out);
+  int rc = test::run_command(
+      cli() + " convert " + test::fixture_path("mv_adapter_tiny/adapter_official.pth").string() +
+          " -o " + (dir / "a.safetensors").string(),
+      &out);
   EXPECT_EQ(rc, 0) << out;
   auto t = read_safetensors(dir / "a.safetensors").tensors;
   EXPECT_TRUE(t.count("clip.prompt.0"));

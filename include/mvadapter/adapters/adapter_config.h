@@ -25,7 +25,7 @@ struct TyingConfig {
   std::vector<int64_t> layers;  ///< tied block indices; both branches use the same indices
   int64_t factor_dim = 32;      ///< d_m of the shared factor (scale mode)
   TyingPosition position = TyingPosition::kDownIn;
-  int64_t kron_k = 4;           ///< number (and size) of the shared A_i (Kronecker mode)
+  int64_t kron_k = 4;  ///< number (and size) of the shared A_i (Kronecker mode)
 
   bool is_tied(int64_t layer) const;
   /// Index K of `layer` among the tied layers (the `prompt.K` it reads); -1 if not tied.
@@ -40,12 +40,12 @@ struct BranchAdapterConfig {
   std::string type = "mv";
   std::vector<int64_t> layers;  ///< blocks with an adapter; empty = every block
   AdapterInsertion insertion = AdapterInsertion::kSeq;
-  int64_t mid_dim = 64;         ///< d'
-  int64_t heads = 2;            ///< heads of the adapter's transformer block
+  int64_t mid_dim = 64;  ///< d'
+  int64_t heads = 2;     ///< heads of the adapter's transformer block
   double scale = 0.1;
-  int64_t seq_len = 12;         ///< frames (video) or words (text): sizes the positional embedding
-  std::string temporal = "c";   ///< video calibration: "c" (CLS), "p" (patches), "cp", "" (none)
-  int64_t calibration_dim = 16; ///< hidden width of the calibration MLP (d'/sigma)
+  int64_t seq_len = 12;          ///< frames (video) or words (text): sizes the positional embedding
+  std::string temporal = "c";    ///< video calibration: "c" (CLS), "p" (patches), "cp", "" (none)
+  int64_t calibration_dim = 16;  ///< hidden width of the calibration MLP (d'/sigma)
   std::string activation = "quick_gelu";  ///< bottleneck type only: "quick_gelu" | "relu"
 
   bool has_adapter(int64_t layer) const;

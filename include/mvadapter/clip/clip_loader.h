@@ -10,9 +10,9 @@ namespace mva {
 
 /// How a CLIP weight file names its tensors.
 enum class ClipWeightFormat {
-  kOpenAiTorchScript,   ///< OpenAI's released `ViT-B-16.pt` (a TorchScript archive)
-  kOpenAiSafetensors,   ///< safetensors with OpenAI names
-  kHuggingFace,         ///< safetensors with Hugging Face `CLIPModel` names
+  kOpenAiTorchScript,  ///< OpenAI's released `ViT-B-16.pt` (a TorchScript archive)
+  kOpenAiSafetensors,  ///< safetensors with OpenAI names
+  kHuggingFace,        ///< safetensors with Hugging Face `CLIPModel` names
 };
 
 /// CLIP weights read from a file: fp32 tensors under OpenAI names.
@@ -24,8 +24,8 @@ struct ClipWeights {
 };
 
 /// Reads CLIP weights: an OpenAI TorchScript archive (fp16 archives become fp32; the extra
-/// `input_resolution`/`context_length`/`vocab_size` entries are dropped), or safetensors with OpenAI
-/// or Hugging Face names (detected by the names). Throws Error naming the file on failure.
+/// `input_resolution`/`context_length`/`vocab_size` entries are dropped), or safetensors with
+/// OpenAI or Hugging Face names (detected by the names). Throws Error naming the file on failure.
 ClipWeights read_clip_weights(const std::filesystem::path& path);
 
 /// Hugging Face `CLIPModel` names -> OpenAI names (q/k/v rows fused into in_proj, projections

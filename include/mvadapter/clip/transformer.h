@@ -13,8 +13,8 @@ torch::Tensor quick_gelu(const torch::Tensor& x);
 /// LayerNorm does).
 torch::Tensor layer_norm_fp32(torch::nn::LayerNorm ln, const torch::Tensor& x);
 
-/// Multi-head self-attention with PyTorch's parameter layout (fused `in_proj_weight`/`in_proj_bias`,
-/// `out_proj`), so OpenAI checkpoints load by name.
+/// Multi-head self-attention with PyTorch's parameter layout (fused
+/// `in_proj_weight`/`in_proj_bias`, `out_proj`), so OpenAI checkpoints load by name.
 class MultiheadAttentionImpl : public torch::nn::Module {
  public:
   MultiheadAttentionImpl(int64_t width, int64_t heads);

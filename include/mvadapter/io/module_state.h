@@ -24,7 +24,8 @@ int64_t load_module_state(torch::nn::Module& module, const TensorMap& tensors,
 
 /// The named parameters and buffers of `module` (detached), optionally only those for which
 /// `keep(name, tensor)` is true.
-TensorMap module_state(const torch::nn::Module& module,
-                       const std::function<bool(const std::string&, const torch::Tensor&)>& keep = {});
+TensorMap module_state(
+    const torch::nn::Module& module,
+    const std::function<bool(const std::string&, const torch::Tensor&)>& keep = {});
 
 }  // namespace mva

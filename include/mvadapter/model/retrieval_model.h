@@ -48,7 +48,8 @@ class RetrievalModelImpl : public torch::nn::Module {
   torch::Tensor embed_videos(const torch::Tensor& frames, const torch::Tensor& frame_mask);
   /// Unit-length caption embeddings [B, D].
   torch::Tensor embed_texts(const torch::Tensor& ids);
-  /// exp(logit_scale) · t · vᵀ for unit-length embeddings (the trainer keeps logit_scale <= ln 100).
+  /// exp(logit_scale) · t · vᵀ for unit-length embeddings (the trainer keeps logit_scale <= ln
+  /// 100).
   torch::Tensor logits(const torch::Tensor& text_emb, const torch::Tensor& video_emb) const;
 
   const RetrievalModelConfig& config() const { return cfg_; }
@@ -81,10 +82,10 @@ struct ParamCount {
 /// What `mvadapter params` prints: trainable counts per module, totals and the ratio to CLIP.
 struct ParamReport {
   std::vector<ParamCount> modules;
-  int64_t adapter_params = 0;    ///< adapters + tying (whether or not trainable)
-  int64_t trainable = 0;         ///< requires_grad parameters
-  int64_t clip_params = 0;       ///< the backbone alone
-  int64_t clip_trainable = 0;    ///< backbone parameters that train (biases in the recipe)
+  int64_t adapter_params = 0;  ///< adapters + tying (whether or not trainable)
+  int64_t trainable = 0;       ///< requires_grad parameters
+  int64_t clip_params = 0;     ///< the backbone alone
+  int64_t clip_trainable = 0;  ///< backbone parameters that train (biases in the recipe)
   /// trainable / clip_params · 100: the paper's "Tunable Params (%)".
   double percent_of_clip() const;
   std::string to_string() const;
