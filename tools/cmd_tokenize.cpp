@@ -58,7 +58,7 @@ void run_tokenize(const TokenizeOptions& opt) {
     }
   }
 
-  auto json = nlohmann::json::array();
+  auto json = nlohmann::ordered_json::array();  // keys in the documented order
   for (size_t n = 0; n < texts.size(); ++n) {
     const std::string& text = texts[n];
     if (opt.decode) {
