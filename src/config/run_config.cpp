@@ -484,6 +484,9 @@ void read_section(RunConfig& c, const YAML::Node& map, const std::string& prefix
                                              join(children(key)), describe(it->second)));
       }
       read_section(c, it->second, key, tree);
+    } else if (key == "base") {
+      // Files lose their base: key when loaded, so this one came from --set.
+      fail(Where{key, origin}, "only a config file can name bases (base: [files...])");
     } else {
       unknown_key(key, origin);
     }

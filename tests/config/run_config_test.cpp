@@ -187,6 +187,8 @@ TEST(RunConfig, UnknownSetKeyNamesSetAndTheClosestKey) {
   EXPECT_ERROR_CONTAINS(load_run_config(f, {"train.epochs=five"}),
                         "--set: train.epochs: expected an integer, got 'five'");
   EXPECT_ERROR_CONTAINS(load_run_config(f, {"train.lr"}), "expected key.path=value");
+  EXPECT_ERROR_CONTAINS(load_run_config(f, {"base=other.yaml"}),
+                        "--set: base: only a config file can name bases");
 }
 
 TEST(RunConfig, UnknownKeyInAFileNamesFileLineKeyAndSuggestion) {
