@@ -22,9 +22,10 @@ struct FramesArgs {
   double fps = 1.0, start = -1.0, end = -1.0;
 };
 
-// A grid of the crops, each labelled with its source frame index and its 1-fps position, so a
+// A grid of the crops, each labelled with its source frame index and its time in seconds, so a
 // person can check the sampling and the crop at a glance.
-void write_contact_sheet(const std::string& path, const ClipFrames& clip, int columns) {
+void write_contact_sheet(const std::string& path, const ClipFrames& clip, int columns,
+                         double sample_fps) {
   const int f = static_cast<int>(clip.frames.size(0));
   const int s = static_cast<int>(clip.frames.size(2));
   const int cols = std::max(1, std::min(columns, f));
@@ -42,8 +43,8 @@ void write_contact_sheet(const std::string& path, const ClipFrames& clip, int co
     cv::cvtColor(rgb, tile, cv::COLOR_RGB2BGR);
     const bool real = clip.mask[i].item<int64_t>() != 0;
     const std::string label =
-        real ? fmt::format("#{} ({}s)", clip.source_index[static_cast<size_t>(i)],
-                           clip.positions[static_cast<size_t>(i)])
+        real ? fmt::format("#{} ({:g}s)", clip.source_index[static_cast<size_t>(i)],
+                           static_cast<double>(clip.positions[static_cast<size_t>(i)]) / sample_fps)
              : std::string("padding");
     const cv::Point at(4, static_cast<int>(4 + 22 * scale));
     cv::putText(tile, label, at, cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(0, 0, 0), thick + 2,
@@ -89,7 +90,7 @@ void run_frames(const FramesArgs& a) {
                      {"sampling", a.sampling},
                      {"size", std::to_string(a.size)},
                      {"resize", a.resize}});
-  if (!a.sheet.empty()) write_contact_sheet(a.sheet, clip, a.columns);
+  if (!a.sheet.empty()) write_contact_sheet(a.sheet, clip, a.columns, a.fps);
   std::printf(
       "%s: %lld frames at %.4g fps, %lld sampled at %g fps; kept %zu of %lld (%s): "
       "frames %s\n",

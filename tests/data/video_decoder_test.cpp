@@ -89,6 +89,26 @@ TEST(VideoDecoder, SampledIndicesFollowIntOfTimesFps) {
   EXPECT_TRUE(sampled_frame_indices(0, 25.0, 1.0, -1, -1).empty());
 }
 
+TEST(VideoDecoder, StreamingGivesTheSameFramesAsReading) {
+  const auto v = entry(test::fixture_path("video/faststart_7375_5s.mp4"));
+  const auto all = read_video(v);
+  std::vector<int64_t> positions, sources;
+  std::vector<torch::Tensor> frames;
+  const auto info =
+      for_each_sampled_frame(v, [&](int64_t k, int64_t src, const torch::Tensor& rgb) {
+        positions.push_back(k);
+        sources.push_back(src);
+        frames.push_back(rgb.clone());
+      });
+  EXPECT_EQ(info.decoded_frames, 127);
+  EXPECT_EQ(info.sample_index, all.sample_index);
+  EXPECT_EQ(positions, (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(sources, all.sample_index);
+  ASSERT_EQ(frames.size(), all.frames.size());
+  for (size_t i = 0; i < frames.size(); ++i)
+    EXPECT_TRUE(torch::equal(frames[i], all.frames[i])) << i;
+}
+
 TEST(VideoDecoder, MissingVideoIsAnErrorNamingIt) {
   EXPECT_ERROR_CONTAINS(read_video(entry("/nonexistent/video42.mp4")),
                         "/nonexistent/video42.mp4: no such video file");

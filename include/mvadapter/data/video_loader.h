@@ -72,8 +72,9 @@ struct LoaderOptions {
   ClipOptions clip;
   int64_t max_words = 32;  ///< L: token ids are padded with 0 to this length
   int threads = 2;         ///< decode threads
-  /// Samples decoded ahead of the consumer, at most (bounds memory: each holds F x 3 x S x S
-  /// bytes); 0 = 2 x batch_size. Never fewer than `threads`.
+  /// Samples claimed by the decoders and not yet taken by next(), at most; 0 = 2 x batch_size,
+  /// never fewer than `threads`. Memory is bounded by (prefetch + batch_size) x F x 3 x S x S
+  /// bytes of uint8 crops plus one float batch.
   int64_t prefetch = 0;
   bool shuffle = true;  ///< ignored in kVideos mode
   uint64_t seed = 0;
