@@ -1,0 +1,122 @@
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include "mvadapter/io/safetensors.h"
+#include "mvadapter/model/retrieval_model.h"
+#include "mvadapter/train/lr_schedule.h"
+
+namespace mva {
+
+/// Which update rule `Optimizer::step` applies.
+enum class OptimizerKind {
+  kAdamW,     ///< torch.optim.AdamW: bias-corrected moments, decay p *= 1 - lr·wd before the step
+  kBertAdam,  ///< the official BertAdam: no bias correction, per-tensor grad clip, wd·p in update
+};
+
+/// "adamw" | "bert_adam" -> OptimizerKind; throws Error naming `field` otherwise.
+OptimizerKind parse_optimizer_kind(const std::string& name, const std::string& field);
+std::string to_string(OptimizerKind kind);
+
+/// Optimiser hyper-parameters (the `train.*` keys); the defaults are the official MSR-VTT recipe
+/// (configs/retrieval_base_cfg.py + configs/msrvtt/_adapter_base.py, optimizer/build.py).
+struct OptimizerOptions {
+  OptimizerKind kind = OptimizerKind::kAdamW;
+  double lr = 5e-6;           ///< adapter_decay and adapter_no_decay
+  double clip_lr = 1e-7;      ///< clip_decay and clip_no_decay
+  double weight_decay = 0.2;  ///< adapter_decay and clip_decay; adapter_no_decay gets 0
+  /// The official base config gives clip_no_decay (CLIP biases) weight decay 0.2 as well, despite
+  /// the group's name; false gives it 0.
+  bool decay_clip_biases = true;
+  std::array<double, 2> betas = {0.9, 0.98};
+  double eps = 1e-6;
+  double warmup = 0.1;  ///< fraction of total_steps with a linear warm-up
+  ScheduleKind schedule = ScheduleKind::kCosine;
+  /// bert_adam only: clip_grad_norm_(p, max_grad_norm) of each tensor inside step; <= 0 = off.
+  double max_grad_norm = 1.0;
+
+  /// The base learning rate of a group (before the schedule).
+  double lr_of(ParamGroup group) const;
+  /// The weight decay of a group.
+  double weight_decay_of(ParamGroup group) const;
+};
+
+/// AdamW or BertAdam over the trainable parameters of a model, in the official four groups
+/// (param_group_of), each with its own lr and weight decay, the lr scaled by lr_factor each step.
+/// Moments are kept in fp32 (fp64 for fp64 parameters) whatever the parameter dtype.
+///
+///   Optimizer opt(*model, options, total_steps);
+///   opt.zero_grad(); loss.backward(); clip_grad_norm(opt.parameters(), 1.0); opt.step();
+///   clamp_logit_scale(*model);
+class Optimizer {
+ public:
+  using NamedParams = std::vector<std::pair<std::string, torch::Tensor>>;
+
+  /// Takes every parameter of `model` with requires_grad, grouped by its name. Throws Error when
+  /// there is none or an option is out of range.
+  Optimizer(const torch::nn::Module& model, const OptimizerOptions& options, int64_t total_steps);
+  /// The same for an explicit list of (name, parameter); names must be unique.
+  Optimizer(NamedParams params, const OptimizerOptions& options, int64_t total_steps);
+
+  /// Clears the gradients; by default sets them undefined, so a parameter that gets no gradient
+  /// before the next step() is left alone by it (moments and weight decay included), as PyTorch.
+  void zero_grad(bool set_to_none = true);
+  /// One update of every parameter that has a gradient. bert_adam clips each gradient in place.
+  void step();
+
+  /// Updates taken so far (step() calls).
+  int64_t step_count() const { return step_; }
+  int64_t total_steps() const { return total_steps_; }
+  /// The schedule factor the next step() uses: lr_factor(step_count(), total_steps, ...).
+  double schedule_factor() const;
+  /// The learning rate of `group` for the next step(): base lr × schedule_factor().
+  double lr_of(ParamGroup group) const;
+  const OptimizerOptions& options() const { return options_; }
+
+  /// The parameters it updates, in model order (what the global clip takes).
+  std::vector<torch::Tensor> parameters() const;
+  /// The names of the parameters in `group`, in model order.
+  std::vector<std::string> names_in(ParamGroup group) const;
+
+  /// Everything an exact resume needs: "<name>.exp_avg", "<name>.exp_avg_sq" (moment dtype),
+  /// "<name>.step" (int64 scalar, updates this tensor received) per parameter, and "step"
+  /// (int64 scalar, step_count()). Tensors are copies.
+  TensorMap state() const;
+  /// Restores state(): every key must be present with the parameter's shape and no other key may
+  /// appear; otherwise throws Error naming the key and leaves the optimiser unchanged.
+  void load_state(const TensorMap& state);
+
+ private:
+  struct Slot {
+    std::string name;
+    torch::Tensor param;
+    ParamGroup group;
+    torch::Tensor exp_avg, exp_avg_sq;
+    int64_t step = 0;
+  };
+  void step_adamw(Slot& slot, double lr, double weight_decay);
+  void step_bert_adam(Slot& slot, double base_lr, double weight_decay);
+
+  OptimizerOptions options_;
+  int64_t total_steps_;
+  int64_t step_ = 0;
+  std::vector<Slot> slots_;
+};
+
+/// Global gradient-norm clip over `params` (torch.nn.utils.clip_grad_norm_: scale every gradient
+/// by max_norm / (norm + 1e-6) when that is < 1). Returns the total L2 norm before clipping;
+/// max_norm <= 0 only measures it. Parameters without a gradient are skipped.
+double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
+
+/// logit_scale <= ln(max_scale) in place, outside autograd (the official runner does this after
+/// every step; it sets no lower bound).
+void clamp_logit_scale(torch::Tensor& logit_scale, double max_scale = 100.0);
+/// The same for the model's clip.logit_scale.
+void clamp_logit_scale(RetrievalModelImpl& model, double max_scale = 100.0);
+
+}  // namespace mva
