@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "mvadapter/clip/clip_loader.h"
+#include "mvadapter/config/run_config.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/model/retrieval_model.h"
 
@@ -15,6 +16,8 @@ void add_params_command(CLI::App& app) {
       "paper's 'Tunable Params'). With --arch the model is built with random weights of "
       "that geometry, so no weight file is needed.");
   struct Opts {
+    std::string config;
+    std::vector<std::string> overrides;
     std::string arch = "ViT-B/16";
     std::string clip;
     int64_t frames = 12, words = 32, mid_dim = 64, heads = 2, factor_dim = 32;
@@ -23,8 +26,11 @@ void add_params_command(CLI::App& app) {
     bool no_clip_biases = false;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--arch", o->arch, "ViT-B/32, ViT-B/16 or ViT-L/14 (random weights)")
-      ->capture_default_str();
+  cmd->add_option("config", o->config,
+                  "run config (YAML); its model and adapter sections replace the flags below");
+  cmd->add_option("--set", o->overrides, "override a config key: --set adapters.mid_dim=32");
+  auto* arch = cmd->add_option("--arch", o->arch, "ViT-B/32, ViT-B/16 or ViT-L/14 (random weights)")
+                   ->capture_default_str();
   cmd->add_option("--clip", o->clip, "CLIP weights file instead of --arch");
   cmd->add_option("--frames", o->frames, "frames per video")->capture_default_str();
   cmd->add_option("--words", o->words, "words per caption")->capture_default_str();
@@ -41,7 +47,21 @@ void add_params_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--no-clip-biases", o->no_clip_biases,
                 "keep CLIP biases frozen (official recipe trains them)");
-  cmd->callback([o] {
+  cmd->callback([o, arch] {
+    if (!o->config.empty()) {
+      auto run = load_run_config(o->config, o->overrides);
+      // --arch on the command line wins over model.clip: the report needs no weight file.
+      ClipModel clip{nullptr};
+      if (arch->count() > 0 || run.model.clip.empty()) {
+        clip = ClipModel(ClipConfig::named(arch->count() > 0 ? o->arch : run.model.arch));
+      } else {
+        clip = load_clip(run.model.clip);
+      }
+      RetrievalModel model(clip, to_retrieval_model_config(run));
+      std::printf("config: %s\nCLIP: %s\n", o->config.c_str(), clip->config().summary().c_str());
+      std::fputs(parameter_report(*model).to_string().c_str(), stdout);
+      return;
+    }
     ClipModel clip = o->clip.empty() ? ClipModel(ClipConfig::named(o->arch)) : load_clip(o->clip);
     const auto& cc = clip->config();
     RetrievalModelConfig cfg;

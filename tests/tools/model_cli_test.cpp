@@ -35,6 +35,19 @@ TEST(ParamsCli, PrintsThePaperRatioForTheMsrVttRecipe) {
   EXPECT_NE(out.find("2.39 % of CLIP"), std::string::npos) << out;
 }
 
+TEST(ParamsCli, ReadsTheShippedMsrVttConfig) {
+  std::string out;
+  auto cfg = std::filesystem::path(MVA_SOURCE_DIR) / "configs/msrvtt/mv_adapter_vit_b16.yaml";
+  int rc = test::run_command(cli() + " params " + cfg.string() + " --arch ViT-B/16", &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("adapters (incl. tying): 3401728 parameters"), std::string::npos) << out;
+  EXPECT_NE(out.find("2.39 % of CLIP"), std::string::npos) << out;
+  rc = test::run_command(
+      cli() + " params " + cfg.string() + " --arch ViT-B/16 --set adapters.tying.mod=none", &out);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("did you mean adapters.tying.mode"), std::string::npos) << out;
+}
+
 TEST(ConvertCli, WritesSafetensorsFromTheOfficialPth) {
   auto dir = test::temp_dir("convert_cli");
   std::string out;
