@@ -10,6 +10,7 @@
 
 #include "mvadapter/core/error.h"
 #include "mvadapter/io/module_state.h"
+#include "mvadapter/io/safetensors.h"
 #include "mvadapter/io/torch_checkpoint.h"
 
 namespace mva {
@@ -239,6 +240,17 @@ ClipModel build_clip(const TensorMap& weights, const std::string& source) {
 
 ClipModel load_clip(const std::filesystem::path& path) {
   return build_clip(read_clip_weights(path).tensors, path.string());
+}
+
+void save_clip(const ClipModelImpl& clip, const std::filesystem::path& path,
+               const std::map<std::string, std::string>& metadata) {
+  auto tensors = module_state(clip, [](const std::string& name, const torch::Tensor&) {
+    // Installed adapters live under ".adapter", tying factors under "prompt", LoRA under "lora".
+    return name.find("adapter") == std::string::npos && name.rfind("prompt", 0) != 0 &&
+           name.find("lora") == std::string::npos;
+  });
+  for (auto& [name, t] : tensors) t = t.to(torch::kCPU, torch::kFloat32).contiguous();
+  write_safetensors(path, tensors, metadata);
 }
 
 }  // namespace mva

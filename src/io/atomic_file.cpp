@@ -57,4 +57,9 @@ void write_file_atomically(
   }
 }
 
+void write_text_atomically(const std::filesystem::path& path, std::string_view content) {
+  write_file_atomically(path,
+                        [&](const std::function<void(std::string_view)>& put) { put(content); });
+}
+
 }  // namespace mva

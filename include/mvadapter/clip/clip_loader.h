@@ -39,6 +39,11 @@ ClipModel build_clip(const TensorMap& weights, const std::string& source);
 /// read_clip_weights + build_clip.
 ClipModel load_clip(const std::filesystem::path& path);
 
+/// Writes the backbone's own tensors (not adapters, tying factors or LoRA installed in it) as
+/// safetensors with OpenAI names, so load_clip and every command read it like a released CLIP.
+void save_clip(const ClipModelImpl& clip, const std::filesystem::path& path,
+               const std::map<std::string, std::string>& metadata = {});
+
 /// The published sha256 of an OpenAI release by file name ("ViT-B-16.pt"), if known.
 std::optional<std::string> known_clip_sha256(const std::string& file_name);
 

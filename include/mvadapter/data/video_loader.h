@@ -130,6 +130,7 @@ class VideoLoader {
 
   LoaderStats stats() const;
   const Manifest& manifest() const { return manifest_; }
+  const LoaderOptions& options() const { return opts_; }
 
  private:
   struct Sample {

@@ -11,4 +11,7 @@ namespace mva {
 void write_file_atomically(const std::filesystem::path& path,
                            const std::function<void(std::function<void(std::string_view)>)>& write);
 
+/// write_file_atomically for a text (or byte) string already in memory.
+void write_text_atomically(const std::filesystem::path& path, std::string_view content);
+
 }  // namespace mva

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "mvadapter/config/run_config.h"
+#include "mvadapter/eval/evaluator.h"
+#include "mvadapter/model/retrieval_model.h"
+#include "mvadapter/text/clip_tokenizer.h"
+#include "mvadapter/train/trainer.h"
+
+namespace mva {
+
+/// The CLIP of a run: model.clip loaded (any supported format), or random weights of model.arch
+/// when model.clip is empty.
+ClipModel load_backbone(const RunConfig& cfg);
+
+/// The RetrievalModel of a run on the CPU: the backbone, then the adapters initialised from
+/// train.seed (so two runs of one config start from the same weights).
+RetrievalModel build_model(const RunConfig& cfg);
+
+/// The CLIP tokenizer as the data layer's TokenizeFn for `max_words` tokens. Throws Error when the
+/// text tower's vocabulary cannot hold the tokenizer's ids (a CLIP trained with another vocab).
+TokenizeFn make_tokenize_fn(std::shared_ptr<const ClipTokenizer> tokenizer, int64_t max_words,
+                            int64_t vocab_size);
+
+/// Checks up front that the manifest's video files exist: none at all is an Error (wrong
+/// data.videos); some missing is an Error with on_error fail, a warning naming the first ones
+/// with skip (the loader then skips and counts them).
+void check_missing_videos(const Manifest& manifest, OnError on_error);
+
+/// Where a run writes: train.output_dir, or runs/<name>.
+std::filesystem::path run_directory(const RunConfig& cfg);
+
+/// Trainer settings of a run (optimizer, schedule, precision, device, logging, run_dir).
+TrainerOptions trainer_options(const RunConfig& cfg, const std::filesystem::path& run_dir);
+
+/// Evaluator settings of a run (eval.* and the data section's decoding settings).
+EvaluatorOptions evaluator_options(const RunConfig& cfg);
+
+/// Names of the keys whose values differ between two resolved configurations (to_yaml order).
+std::vector<std::string> config_differences(const RunConfig& a, const RunConfig& b);
+
+}  // namespace mva

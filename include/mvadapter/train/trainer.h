@@ -1,0 +1,108 @@
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "mvadapter/data/video_loader.h"
+#include "mvadapter/eval/evaluator.h"
+#include "mvadapter/model/precision.h"
+#include "mvadapter/model/retrieval_model.h"
+#include "mvadapter/train/optimizer.h"
+
+namespace mva {
+
+/// Everything the training loop needs besides the model and the data (the `train.*` keys).
+struct TrainerOptions {
+  OptimizerOptions optimizer;
+  int64_t epochs = 5;
+  int64_t grad_accum = 1;  ///< micro-batches per optimiser step (the loader yields micro-batches)
+  double grad_clip = 1.0;  ///< global grad-norm clip; <= 0 = off
+  Precision precision = Precision::kFp32;
+  torch::Device device = torch::kCPU;
+  uint64_t seed = 42;
+  int64_t log_every = 10;  ///< optimiser steps per metrics.jsonl "train" line
+  bool save_every_epoch = true;
+  bool eval_every_epoch = true;
+  /// Stop (saving the training state) after this many epochs have completed in total, even if
+  /// `epochs` is larger; 0 = run to the end. For time-sliced jobs and for resume tests.
+  int64_t stop_after_epochs = 0;
+  bool progress = true;  ///< progress line on a terminal
+
+  std::filesystem::path run_dir;
+  std::string name;         ///< run name (results.json, report)
+  std::string config_yaml;  ///< the resolved config, written as run_dir/config.yaml
+  /// Written into results.json under these keys (dataset, arch, method, command, ...).
+  nlohmann::json run_info = nlohmann::json::object();
+  /// Extra metadata stored in every adapter checkpoint (backbone sha256, ...).
+  std::map<std::string, std::string> checkpoint_metadata;
+};
+
+/// What a finished (or interrupted) run produced.
+struct TrainSummary {
+  bool interrupted = false;        ///< stopped early (SIGINT or stop_after_epochs); state is saved
+  int64_t epochs_done = 0;         ///< epochs completed in total, including resumed ones
+  int64_t steps = 0;               ///< optimiser steps in total
+  std::vector<double> epoch_loss;  ///< mean training loss of each epoch run by this process
+  std::optional<EvalResult> final_eval;
+  std::optional<RetrievalMetrics> best;
+  int64_t best_epoch = 0;
+  std::filesystem::path state_path;  ///< the training state to --resume from
+};
+
+/// The training loop of DESIGN.md §5: symmetric contrastive loss over each batch, the official
+/// optimiser groups, warm-up + cosine schedule, global grad clip, logit_scale clamp, gradient
+/// accumulation, autocast precision; per epoch: evaluation, adapter checkpoints (epoch_N, best,
+/// last), the full training state, metrics.jsonl, results.json and report.html in `run_dir`.
+///
+/// Resuming (`resume = true`) restores the trainable weights, optimiser moments, step, schedule,
+/// RNG and loader position from run_dir/state/ and continues to the same result as a run that was
+/// never stopped. SIGINT (request_stop) ends the run at the next optimiser step after saving the
+/// training state.
+class Trainer {
+ public:
+  /// `evaluator` may be null (no evaluation). The loader must be in a training mode.
+  Trainer(RetrievalModel model, VideoLoader& train_loader, Evaluator* evaluator,
+          TrainerOptions options);
+
+  /// Trains from scratch, or from run_dir/state/train_state.safetensors when `resume`.
+  TrainSummary run(bool resume = false);
+
+  /// Asks every running Trainer to stop at its next step boundary (async-signal-safe).
+  static void request_stop();
+  /// Clears a previous request (tests run several trainers in one process).
+  static void clear_stop();
+
+  /// run_dir/state/train_state.safetensors.
+  static std::filesystem::path state_path(const std::filesystem::path& run_dir);
+  /// Optimiser steps per epoch for this loader and accumulation.
+  int64_t steps_per_epoch() const;
+
+ private:
+  struct Position {
+    int64_t epoch = 0;   // 0-based epoch in progress (== epochs_done at an epoch boundary)
+    int64_t sample = 0;  // next sample of that epoch
+    int64_t step = 0;    // optimiser steps taken
+    int64_t best_epoch = 0;
+    double best_score = -1.0;
+    double elapsed_s = 0.0;
+  };
+  void save_state(const Position& pos, const nlohmann::json& best_metrics);
+  Position load_state(nlohmann::json* best_metrics);
+  void write_results(const TrainSummary& summary, const Position& pos, double wall_s);
+  double train_micro_batch(const VideoBatch& batch, double loss_scale);
+
+  RetrievalModel model_;
+  VideoLoader& loader_;
+  Evaluator* evaluator_;
+  TrainerOptions options_;
+  std::unique_ptr<Optimizer> optimizer_;
+  nlohmann::json best_json_;  // metrics of the best epoch so far (kept across resumes)
+  static std::atomic<bool> stop_requested_;
+};
+
+}  // namespace mva

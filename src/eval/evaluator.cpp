@@ -1,0 +1,127 @@
+#include "mvadapter/eval/evaluator.h"
+
+#include <chrono>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "mvadapter/core/error.h"
+
+namespace mva {
+namespace {
+
+torch::Device device_of(const torch::nn::Module& model) {
+  auto params = model.parameters();
+  return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+}
+
+}  // namespace
+
+torch::Tensor encode_captions(RetrievalModelImpl& model, const std::vector<std::string>& captions,
+                              const TokenizeFn& tokenize, int64_t batch_size, Precision precision) {
+  if (batch_size <= 0) throw Error("encode_captions: batch_size must be > 0");
+  const auto device = device_of(model);
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> parts;
+  for (size_t begin = 0; begin < captions.size(); begin += static_cast<size_t>(batch_size)) {
+    const size_t end = std::min(captions.size(), begin + static_cast<size_t>(batch_size));
+    std::vector<torch::Tensor> rows;
+    for (size_t i = begin; i < end; ++i) {
+      auto ids = tokenize(captions[i]);
+      rows.push_back(torch::tensor(ids, torch::kInt64));
+    }
+    auto ids = torch::stack(rows).to(device);
+    AutocastGuard autocast(precision, device);
+    parts.push_back(model.embed_texts(ids).to(torch::kCPU, torch::kFloat));
+  }
+  if (parts.empty()) return torch::zeros({0, 0});
+  return torch::cat(parts);
+}
+
+Evaluator::Evaluator(Manifest manifest, EvaluatorOptions options, TokenizeFn tokenize)
+    : options_(std::move(options)), tokenize_(std::move(tokenize)) {
+  if (!tokenize_) throw Error("Evaluator: a tokenizer function is required");
+  if (manifest.videos.empty()) {
+    throw Error(
+        fmt::format("evaluation split '{}' of {} has no videos", manifest.split, manifest.dataset));
+  }
+  if (manifest.captions.empty()) {
+    throw Error(fmt::format("evaluation split '{}' of {} has no captions", manifest.split,
+                            manifest.dataset));
+  }
+  options_.loader.mode = LoaderMode::kVideos;
+  options_.loader.shuffle = false;
+  options_.loader.drop_last = false;
+  loader_ = std::make_unique<VideoLoader>(std::move(manifest), options_.loader);
+}
+
+EncodedSplit Evaluator::encode(RetrievalModelImpl& model) {
+  model.eval();
+  const auto device = device_of(model);
+  const Manifest& m = loader_->manifest();
+  EncodedSplit out;
+
+  torch::NoGradGuard no_grad;
+  loader_->start_epoch(0);
+  const int64_t skipped_before = loader_->stats().samples_skipped;
+  std::vector<torch::Tensor> video_parts;
+  std::vector<int64_t> row_of_video(m.videos.size(), -1);
+  while (auto batch = loader_->next()) {
+    auto frames = batch->frames.to(device);
+    auto mask = batch->frame_mask.to(device);
+    torch::Tensor emb;
+    {
+      AutocastGuard autocast(options_.precision, device);
+      emb = model.embed_videos(frames, mask);
+    }
+    video_parts.push_back(emb.to(torch::kCPU, torch::kFloat));
+    auto idx = batch->video_index.accessor<int64_t, 1>();
+    for (int64_t i = 0; i < idx.size(0); ++i) {
+      row_of_video[static_cast<size_t>(idx[i])] = static_cast<int64_t>(out.video_index.size());
+      out.video_index.push_back(idx[i]);
+    }
+  }
+  if (video_parts.empty()) {
+    throw Error(fmt::format("evaluation split '{}' of {}: none of its {} videos could be decoded",
+                            m.split, m.dataset, m.videos.size()));
+  }
+  out.video_emb = torch::cat(video_parts);
+  for (size_t v = 0; v < m.videos.size(); ++v) {
+    if (row_of_video[v] < 0) out.skipped_videos.push_back(static_cast<int64_t>(v));
+  }
+  if (loader_->stats().samples_skipped - skipped_before !=
+      static_cast<int64_t>(out.skipped_videos.size())) {
+    throw Error("Evaluator: the loader's skip count disagrees with the videos it returned");
+  }
+
+  std::vector<std::string> texts;
+  for (size_t c = 0; c < m.captions.size(); ++c) {
+    const int64_t row = row_of_video[static_cast<size_t>(m.captions[c].video)];
+    if (row < 0) continue;  // its video failed: the caption has no right answer left
+    texts.push_back(m.captions[c].text);
+    out.caption_index.push_back(static_cast<int64_t>(c));
+    out.caption_video.push_back(row);
+  }
+  out.text_emb =
+      encode_captions(model, texts, tokenize_, options_.text_batch_size, options_.precision);
+  return out;
+}
+
+EvalResult Evaluator::evaluate(RetrievalModelImpl& model) {
+  const auto start = std::chrono::steady_clock::now();
+  EncodedSplit enc = encode(model);
+  auto sim = similarity_matrix(enc.text_emb, enc.video_emb, options_.metrics.chunk_size);
+  EvalResult r;
+  r.metrics = compute_retrieval_metrics(sim, enc.caption_video, options_.metrics);
+  r.skipped_videos = static_cast<int64_t>(enc.skipped_videos.size());
+  if (r.skipped_videos > 0) {
+    spdlog::warn(
+        "evaluation: {} of {} videos could not be decoded and were left out with their "
+        "captions; the metrics are over the rest",
+        r.skipped_videos, loader_->manifest().videos.size());
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+}  // namespace mva

@@ -1,0 +1,120 @@
+#include "mvadapter/model/precision.h"
+
+#include <ATen/autocast_mode.h>
+#include <fmt/format.h>
+#include <torch/version.h>
+
+#include "mvadapter/core/error.h"
+
+// LibTorch 2.4 replaced the per-device autocast setters by ones taking a DeviceType; the old
+// ones still exist there but warn. Pick by version so both builds are quiet.
+#if defined(TORCH_VERSION_MAJOR) && \
+    (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
+#define MVA_AUTOCAST_DEVICE_API 1
+#else
+#define MVA_AUTOCAST_DEVICE_API 0
+#endif
+
+namespace mva {
+
+Precision parse_precision(const std::string& name, const std::string& field) {
+  if (name == "fp32") return Precision::kFp32;
+  if (name == "bf16") return Precision::kBf16;
+  if (name == "fp16") return Precision::kFp16;
+  throw Error(fmt::format("{}: unknown precision '{}' (expected fp32, bf16 or fp16)", field, name));
+}
+
+std::string to_string(Precision p) {
+  switch (p) {
+    case Precision::kFp32:
+      return "fp32";
+    case Precision::kBf16:
+      return "bf16";
+    case Precision::kFp16:
+      return "fp16";
+  }
+  return "?";
+}
+
+void check_precision(Precision precision, const torch::Device& device, const std::string& field) {
+  if (precision == Precision::kFp16 && !device.is_cuda()) {
+    throw Error(fmt::format("{}: fp16 needs a CUDA device (on CPU use bf16 or fp32)", field));
+  }
+}
+
+torch::Device parse_device(const std::string& name, const std::string& field) {
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name.rfind("cuda", 0) != 0) {
+    throw Error(fmt::format("{}: unknown device '{}' (expected cpu, cuda or cuda:N)", field, name));
+  }
+  int index = 0;
+  if (name.size() > 4) {
+    const std::string rest = name.substr(4);
+    if (rest.size() < 2 || rest[0] != ':' ||
+        rest.find_first_not_of("0123456789", 1) != std::string::npos) {
+      throw Error(
+          fmt::format("{}: unknown device '{}' (expected cpu, cuda or cuda:N)", field, name));
+    }
+    index = std::stoi(rest.substr(1));
+  }
+  if (!torch::cuda::is_available()) {
+    throw Error(fmt::format(
+        "{}: '{}' requested but this build of LibTorch has no CUDA support or no GPU is visible "
+        "(use cpu)",
+        field, name));
+  }
+  const int count = static_cast<int>(torch::cuda::device_count());
+  if (index >= count) {
+    throw Error(fmt::format("{}: '{}' requested but only {} CUDA device(s) are visible", field,
+                            name, count));
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+AutocastGuard::AutocastGuard(Precision precision, const torch::Device& device) {
+  if (precision == Precision::kFp32) return;
+  active_ = true;
+  cuda_ = device.is_cuda();
+  const at::ScalarType dtype = precision == Precision::kBf16 ? at::kBFloat16 : at::kHalf;
+#if MVA_AUTOCAST_DEVICE_API
+  const auto type = cuda_ ? at::kCUDA : at::kCPU;
+  prev_enabled_ = at::autocast::is_autocast_enabled(type);
+  prev_dtype_ = at::autocast::get_autocast_dtype(type);
+  at::autocast::set_autocast_enabled(type, true);
+  at::autocast::set_autocast_dtype(type, dtype);
+#else
+  if (cuda_) {
+    prev_enabled_ = at::autocast::is_enabled();
+    prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  } else {
+    prev_enabled_ = at::autocast::is_cpu_enabled();
+    prev_dtype_ = at::autocast::get_autocast_cpu_dtype();
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  }
+#endif
+  at::autocast::increment_nesting();
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (!active_) return;
+  // The cast cache holds casted weights for the region; drop it when the outermost region ends.
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#if MVA_AUTOCAST_DEVICE_API
+  const auto type = cuda_ ? at::kCUDA : at::kCPU;
+  at::autocast::set_autocast_enabled(type, prev_enabled_);
+  at::autocast::set_autocast_dtype(type, prev_dtype_);
+#else
+  if (cuda_) {
+    at::autocast::set_enabled(prev_enabled_);
+    at::autocast::set_autocast_gpu_dtype(prev_dtype_);
+  } else {
+    at::autocast::set_cpu_enabled(prev_enabled_);
+    at::autocast::set_autocast_cpu_dtype(prev_dtype_);
+  }
+#endif
+}
+
+}  // namespace mva
