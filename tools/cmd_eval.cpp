@@ -1,13 +1,96 @@
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
 #include "commands.h"
+#include "mvadapter/config/run_setup.h"
 #include "mvadapter/core/error.h"
+#include "mvadapter/core/runtime.h"
+#include "mvadapter/data/dataset_readers.h"
+#include "mvadapter/io/atomic_file.h"
+#include "mvadapter/model/adapter_checkpoint.h"
 
 namespace mva::cli {
 
-// Placeholder until its issue lands: the command exists in --help and says so when run.
 void add_eval_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("eval", "Evaluate retrieval (R@K, MdR, MnR) from a YAML config (not available yet)");
-  cmd->allow_extras();
-  cmd->callback([] { throw Error("eval: not available in this build yet"); });
+  auto* cmd = app.add_subcommand(
+      "eval",
+      "Evaluate text-to-video and video-to-text retrieval (R@1/5/10, MdR, MnR) on the config's "
+      "test split, with trained adapter weights or zero-shot CLIP.");
+  struct Opts {
+    std::string config;
+    std::vector<std::string> overrides;
+    std::string adapter;
+    bool zero_shot = false;
+    std::string out;
+    std::string device;
+    bool json = false;
+    bool quiet = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("config", o->config, "run config (YAML)")->required();
+  cmd->add_option("--set", o->overrides, "override a config key (repeatable)");
+  auto* adapter = cmd->add_option("--adapter", o->adapter,
+                                  "adapter weights: checkpoints/best.safetensors of a run, or an "
+                                  "official .pth");
+  auto* zs = cmd->add_flag("--zero-shot", o->zero_shot, "plain CLIP, no adapters");
+  adapter->excludes(zs);
+  cmd->add_option("--out", o->out, "folder for results.json (the metrics of this evaluation)");
+  cmd->add_option("--device", o->device, "cpu, cuda or cuda:N (overrides train.device)");
+  cmd->add_flag("--json", o->json, "print the metrics as JSON");
+  cmd->add_flag("--quiet", o->quiet, "no progress line");
+  cmd->callback([o] {
+    if (o->adapter.empty() && !o->zero_shot) {
+      throw Error("eval: give --adapter CKPT (trained weights) or --zero-shot (plain CLIP)");
+    }
+    auto overrides = o->overrides;
+    if (!o->device.empty()) overrides.push_back("train.device=" + o->device);
+    RunConfig cfg = load_run_config(o->config, overrides);
+    if (o->zero_shot) {
+      cfg.model.use_adapters = false;
+      cfg.model.trainable = TrainableSet::kNone;
+    }
+    if (!o->adapter.empty() && !std::filesystem::exists(o->adapter)) {
+      throw Error(fmt::format("--adapter: '{}' does not exist", o->adapter));
+    }
+    set_threads(static_cast<int>(cfg.train.threads));
+    auto eval_opts = evaluator_options(cfg);  // validates device and precision first
+    eval_opts.progress = !o->quiet;
+    auto model = build_model(cfg);
+    if (!o->adapter.empty()) load_adapter_weights(*model, o->adapter);
+    model->to(eval_opts.device);
+    auto tokenize = make_tokenize_fn(std::make_shared<const ClipTokenizer>(), cfg.data.words,
+                                     model->clip->config().vocab_size);
+    Manifest test_set = read_dataset(test_dataset_spec(cfg));
+    check_missing_videos(test_set, cfg.data.on_error);
+    Evaluator evaluator(std::move(test_set), eval_opts, tokenize);
+    auto result = evaluator.evaluate(*model);
+
+    if (!o->out.empty()) {
+      std::filesystem::create_directories(o->out);
+      const auto report = parameter_report(*model);
+      nlohmann::json j = {{"name", cfg.name},
+                          {"command", "eval"},
+                          {"dataset", cfg.data.dataset},
+                          {"split", cfg.data.test_split},
+                          {"adapter", o->zero_shot ? "zero-shot" : o->adapter},
+                          {"trainable_params", report.trainable},
+                          {"clip_params", report.clip_params},
+                          {"percent_of_clip", report.percent_of_clip()},
+                          {"best", result.metrics.to_json()},
+                          {"final", result.metrics.to_json()},
+                          {"eval_skipped_videos", result.skipped_videos},
+                          {"wall_time_s", result.seconds}};
+      write_text_atomically(std::filesystem::path(o->out) / "results.json", j.dump(2) + "\n");
+    }
+    if (o->json) {
+      std::printf("%s\n", result.metrics.to_json().dump(2).c_str());
+    } else {
+      std::printf("%s\n", result.metrics.summary().c_str());
+    }
+  });
 }
 
 }  // namespace mva::cli

@@ -3,6 +3,12 @@
 
 namespace mva::cli {
 
+// Thrown by a command that ends with a non-zero status after doing its work (e.g. an interrupted
+// training run, 130): main() unwinds the stack, so loaders and files close, and returns `code`.
+struct ExitStatus {
+  int code;
+};
+
 // One function per subcommand (tools/cmd_<name>.cpp): registers its options on `app` and sets the
 // callback that calls the library. main.cpp holds only the table of these.
 void add_tokenize_command(CLI::App& app);  // tokenize: CLIP BPE token ids of captions

@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const mva::cli::ExitStatus& e) {
+    return e.code;
   } catch (const mva::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -46,8 +46,11 @@ TensorMap fold_aliases(TensorMap tensors, const std::string& source) {
 }  // namespace
 
 TensorMap trainable_state(const RetrievalModelImpl& model) {
-  return module_state(model,
-                      [](const std::string&, const torch::Tensor& t) { return t.requires_grad(); });
+  // logit_scale is frozen but the trainer clamps it to ln 100 after each step (as the official
+  // runner does), so it is part of what a run produces.
+  return module_state(model, [](const std::string& name, const torch::Tensor& t) {
+    return t.requires_grad() || name == "clip.logit_scale";
+  });
 }
 
 void save_adapter_weights(const RetrievalModelImpl& model, const std::filesystem::path& path,

@@ -9,7 +9,7 @@
 namespace mva {
 
 /// The tensors a run trains (requires_grad), under the official names (`clip.visual...adapter.*`,
-/// `clip.prompt.K`, trained CLIP biases).
+/// `clip.prompt.K`, trained CLIP biases), and `clip.logit_scale` (frozen, but clamped in training).
 TensorMap trainable_state(const RetrievalModelImpl& model);
 
 /// Writes trainable_state as safetensors with `metadata` (config, backbone sha256, step, ...).

@@ -1,0 +1,259 @@
+// End to end through the CLI: train 2 epochs on a tiny CLIP and real video files, evaluate the
+// checkpoint, resume a stopped run, and the bad-input paths of `train` and `eval`.
+#include <csignal>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
+#include <unistd.h>
+#include <nlohmann/json.hpp>
+
+#include "mvadapter/clip/clip_loader.h"
+#include "mvadapter/clip/clip_model.h"
+#include "mvadapter/io/safetensors.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace mva {
+namespace {
+
+std::string cli() {
+  return test::cli_binary().string();
+}
+
+// The tiny fixture CLIP's weights (tests/fixtures/mv_adapter_tiny: width 128, 2 layers, 32 px)
+// with its token table grown to the full BPE vocabulary, so real captions can be encoded.
+void write_tiny_clip(const fs::path& out) {
+  auto clip = load_clip(test::fixture_path("mv_adapter_tiny/clip.safetensors"));
+  auto cfg = clip->config();
+  cfg.vocab_size = 49408;
+  torch::manual_seed(0);
+  auto grown = make_random_clip(cfg);
+  {
+    torch::NoGradGuard ng;
+    auto src = clip->named_parameters();
+    for (auto& p : grown->named_parameters()) {
+      const auto& w = src[p.key()];
+      if (p.key() == "token_embedding.weight") {
+        p.value().narrow(0, 0, w.size(0)).copy_(w);
+      } else {
+        p.value().copy_(w);
+      }
+    }
+  }
+  save_clip(*grown, out);
+}
+
+// A JSONL dataset over the 8 real MSR-VTT fixture clips: three captions per video to train on,
+// one to test with.
+void write_dataset(const fs::path& dir) {
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(test::fixture_path("video/videos"))) {
+    files.push_back(e.path().filename().string());
+  }
+  std::sort(files.begin(), files.end());
+  std::ofstream train(dir / "train.jsonl"), test(dir / "test.jsonl");
+  for (size_t i = 0; i < files.size(); ++i) {
+    nlohmann::json t = {{"video", files[i]},
+                        {"captions",
+                         {fmt::format("clip {} of the set", i), fmt::format("video number {}", i),
+                          fmt::format("the {} th scene", i)}}};
+    train << t.dump() << "\n";
+    test << nlohmann::json({{"video", files[i]}, {"caption", fmt::format("video number {}", i)}})
+                .dump()
+         << "\n";
+  }
+}
+
+struct Setup {
+  fs::path dir, config;
+};
+
+Setup make_setup(const std::string& tag, int epochs = 2) {
+  Setup s;
+  s.dir = test::temp_dir(tag);
+  write_tiny_clip(s.dir / "clip.safetensors");
+  write_dataset(s.dir);
+  s.config = s.dir / "tiny.yaml";
+  std::ofstream(s.config) << fmt::format(
+      R"(model:
+  clip: {dir}/clip.safetensors
+adapters:
+  video: {{mid_dim: 16, heads: 2, calibration_dim: 4}}
+  text: {{mid_dim: 16, heads: 2}}
+  tying: {{mode: scale, layers: [1], factor_dim: 8}}
+data:
+  dataset: jsonl
+  root: {dir}
+  videos: {videos}
+  train_split: train.jsonl
+  test_split: test.jsonl
+  frames: 4
+  words: 8
+  size: 32
+  workers: 2
+train:
+  epochs: {epochs}
+  batch_size: 4
+  lr: 2.0e-3
+  warmup: 0.1
+  log_every: 1
+  threads: 1
+  output_dir: {dir}/run_a
+eval:
+  batch_size: 3
+)",
+      fmt::arg("dir", s.dir.string()),
+      fmt::arg("videos", test::fixture_path("video/videos").string()), fmt::arg("epochs", epochs));
+  return s;
+}
+
+nlohmann::json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return nlohmann::json::parse(in);
+}
+
+std::vector<nlohmann::json> read_lines(const fs::path& p) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(p);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  }
+  return out;
+}
+
+TEST(TrainCli, TrainsEvaluatesAndResumesToTheSameWeights) {
+  auto s = make_setup("train_e2e");
+  std::string out;
+  const std::string train = cli() + " train " + s.config.string() + " --quiet";
+
+  // The straight run.
+  ASSERT_EQ(test::run_command(train, &out), 0) << out;
+  const fs::path a = s.dir / "run_a";
+  for (const char* f : {"config.yaml", "train.log", "metrics.jsonl", "results.json",
+                        "checkpoints/epoch_1.safetensors", "checkpoints/epoch_2.safetensors",
+                        "checkpoints/best.safetensors", "checkpoints/last.safetensors",
+                        "state/train_state.safetensors"}) {
+    EXPECT_TRUE(fs::exists(a / f)) << f;
+  }
+  // The loss goes down: mean of epoch 2's steps below epoch 1's.
+  double sum[3] = {0, 0, 0};
+  int count[3] = {0, 0, 0};
+  int evals = 0;
+  for (const auto& line : read_lines(a / "metrics.jsonl")) {
+    if (line["kind"] == "train") {
+      const int e = line["epoch"].get<int>();
+      sum[e] += line["loss"].get<double>();
+      ++count[e];
+    } else if (line["kind"] == "eval") {
+      ++evals;
+    }
+  }
+  ASSERT_EQ(count[1], 6);  // 24 caption pairs / batch 4
+  ASSERT_EQ(count[2], 6);
+  EXPECT_LT(sum[2] / count[2], sum[1] / count[1]);
+  EXPECT_EQ(evals, 2);
+  auto results = read_json(a / "results.json");
+  EXPECT_EQ(results["epochs_done"], 2);
+  EXPECT_EQ(results["finished"], true);
+  EXPECT_EQ(results["final"]["num_videos"], 8);
+
+  // `eval` of the last checkpoint reproduces the final metrics of the run.
+  ASSERT_EQ(test::run_command(cli() + " eval " + s.config.string() + " --quiet --json --adapter " +
+                                  (a / "checkpoints/last.safetensors").string() + " --out " +
+                                  (s.dir / "eval").string(),
+                              &out),
+            0)
+      << out;
+  auto evaluated = read_json(s.dir / "eval/results.json")["final"];
+  for (const char* dir : {"t2v", "v2t"}) {
+    for (const char* k : {"R1", "R5", "R10", "MdR", "MnR"}) {
+      EXPECT_DOUBLE_EQ(evaluated[dir][k].get<double>(), results["final"][dir][k].get<double>())
+          << dir << " " << k;
+    }
+  }
+
+  // Stop after epoch 1, resume: the same final weights as the straight run.
+  const fs::path b = s.dir / "run_b";
+  ASSERT_EQ(test::run_command(
+                train + " --set train.output_dir=" + b.string() + " --stop-after-epochs 1", &out),
+            0)
+      << out;
+  EXPECT_EQ(read_json(b / "results.json")["epochs_done"], 1);
+  EXPECT_FALSE(fs::exists(b / "checkpoints/epoch_2.safetensors"));
+  ASSERT_EQ(test::run_command(cli() + " train --quiet --resume " + b.string(), &out), 0) << out;
+  auto want = read_safetensors(a / "checkpoints/last.safetensors").tensors;
+  auto got = read_safetensors(b / "checkpoints/last.safetensors").tensors;
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [name, t] : want) {
+    ASSERT_TRUE(got.count(name)) << name;
+    EXPECT_TRUE(torch::equal(got[name], t)) << name;
+  }
+  EXPECT_EQ(read_json(b / "results.json")["final"], results["final"]);
+}
+
+TEST(TrainCli, BadInputIsOneErrorLine) {
+  auto s = make_setup("train_bad");
+  const std::string train = cli() + " train " + s.config.string() + " --quiet";
+  struct Case {
+    std::string args, expect;
+  };
+  const std::vector<Case> cases = {
+      {" --set train.epoch=3", "did you mean train.epochs"},
+      {" --set train.epochs=many", "train.epochs"},
+      {" --set model.clip=/nonexistent/ViT-B-16.pt", "/nonexistent/ViT-B-16.pt"},
+      {" --device cuda:0", "cuda"},
+      {" --set train.precision=fp16", "fp16 needs a CUDA device"},
+      {" --set data.words=32", "context_length"},
+  };
+  for (const auto& c : cases) {
+    std::string out;
+    EXPECT_EQ(test::run_command(train + c.args, &out), 1) << c.args << "\n" << out;
+    EXPECT_NE(out.find("error: "), std::string::npos) << c.args << "\n" << out;
+    EXPECT_NE(out.find(c.expect), std::string::npos) << c.args << "\n" << out;
+    EXPECT_FALSE(fs::exists(s.dir / "run_a/state")) << c.args;
+  }
+  std::string out;
+  EXPECT_EQ(test::run_command(cli() + " eval " + s.config.string(), &out), 1);
+  EXPECT_NE(out.find("--adapter"), std::string::npos) << out;
+  EXPECT_EQ(test::run_command(cli() + " train --resume " + (s.dir / "nowhere").string(), &out), 1);
+  EXPECT_NE(out.find("not a run directory"), std::string::npos) << out;
+}
+
+TEST(TrainCli, SigintSavesTheTrainingStateFirst) {
+  auto s = make_setup("train_sigint", 200);
+  const fs::path log = s.dir / "out.txt";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    FILE* f = std::freopen(log.c_str(), "w", stdout);
+    (void)f;
+    dup2(fileno(stdout), 2);
+    execl(test::cli_binary().c_str(), "mvadapter", "train", s.config.c_str(), "--quiet",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until training has taken a few steps, then interrupt.
+  const fs::path metrics = s.dir / "run_a/metrics.jsonl";
+  for (int i = 0; i < 600 && (!fs::exists(metrics) || read_lines(metrics).size() < 3); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(fs::exists(metrics));
+  kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  const fs::path state = s.dir / "run_a/state/train_state.safetensors";
+  ASSERT_TRUE(fs::exists(state));
+  auto meta = nlohmann::json::parse(read_safetensors(state).metadata["mvadapter.train_state"]);
+  EXPECT_GE(meta["step"].get<int64_t>(), 3);
+  const auto lines = read_lines(metrics);
+  EXPECT_EQ(meta["step"].get<int64_t>(), lines.back()["step"].get<int64_t>());
+}
+
+}  // namespace
+}  // namespace mva
