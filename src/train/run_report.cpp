@@ -22,6 +22,8 @@ namespace mva {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+// Internally records keep their keys in file order, so the report lists them as written.
+using ojson = nlohmann::ordered_json;
 
 // ---- metrics.jsonl ----------------------------------------------------------------------------
 
@@ -56,7 +58,7 @@ namespace {
 /// A record and the 1-based line it came from, so later checks can name the line.
 struct LoggedRecord {
   int64_t line = 0;
-  json record;
+  ojson record;
 };
 
 std::vector<LoggedRecord> read_records(const fs::path& file) {
@@ -73,7 +75,7 @@ std::vector<LoggedRecord> read_records(const fs::path& file) {
       throw Error(fmt::format("{} line {}: expected a JSON object, got {}", file.string(), line,
                               json_type_name(parsed)));
     }
-    out.push_back({line, json(parsed)});
+    out.push_back({line, parsed});
   }
   if (in.bad()) throw Error(fmt::format("{}: read failed", file.string()));
   return out;
@@ -83,7 +85,7 @@ std::vector<LoggedRecord> read_records(const fs::path& file) {
 
 std::vector<json> read_metrics_log(const fs::path& file) {
   std::vector<json> out;
-  for (auto& r : read_records(file)) out.push_back(std::move(r.record));
+  for (auto& r : read_records(file)) out.push_back(json(r.record));
   return out;
 }
 
@@ -132,7 +134,7 @@ std::string read_text_file(const fs::path& file) {
 /// null); any other non-number is an error naming the file, the line and the dotted key.
 std::optional<double> number_at(const LoggedRecord& r, std::initializer_list<const char*> keys,
                                 const fs::path& file) {
-  const json* v = &r.record;
+  const ojson* v = &r.record;
   std::string dotted;
   for (const char* k : keys) {
     dotted += dotted.empty() ? k : fmt::format(".{}", k);
@@ -153,7 +155,7 @@ std::optional<double> number_at(const LoggedRecord& r, std::initializer_list<con
 }
 
 /// A number of results.json for display: "—" when absent or not a number.
-std::string fixed(const json& j, const char* key, int decimals) {
+std::string fixed(const ojson& j, const char* key, int decimals) {
   if (!j.is_object()) return kDash;
   auto it = j.find(key);
   if (it == j.end() || !it->is_number()) return kDash;
@@ -167,7 +169,7 @@ std::string group_digits(int64_t v) {
 }
 
 /// A scalar of results.json as text (objects: "key: value, ..." as the method description is).
-std::string scalar_text(const json& v) {
+std::string scalar_text(const ojson& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
   if (v.is_number_integer()) return group_digits(v.get<int64_t>());
@@ -208,21 +210,23 @@ struct Series {
   std::string name;
   std::string color;
   std::vector<Point> points;
+  /// Drawn dashed against a second y axis on the right, with its own range: the CLIP biases'
+  /// learning rate is ~50x below the adapters' and would be a flat line on their axis.
+  bool right_axis = false;
 };
 
 struct ChartSpec {
   std::string title;
   std::string x_label;
   std::string y_label;
-  bool integer_x = false;    ///< steps and epochs: ticks on whole numbers only
-  bool allow_log_y = false;  ///< learning rates: log scale when the series span >= 20x
+  std::string y_label_right;  ///< label of the right axis, when a series uses it
+  bool integer_x = false;     ///< steps and epochs: ticks on whole numbers only
   /// Vertical dashed guides (epoch ends on step axes): x and label.
   std::vector<std::pair<double, std::string>> guides;
 };
 
 struct Axis {
   double lo = 0.0, hi = 1.0;
-  bool log = false;
   std::vector<double> ticks;
 };
 
@@ -239,8 +243,8 @@ std::string tick_label(double v) {
   return mant + "e" + (sign == '-' ? "-" : "") + digits;
 }
 
-/// Linear axis over [lo, hi] with 1-2-5 ticks (about `target` of them), widened to whole ticks.
-Axis linear_axis(double lo, double hi, int target, bool integer) {
+/// Axis over [lo, hi] with 1-2-5 ticks (about `target` of them), widened to whole ticks.
+Axis nice_axis(double lo, double hi, int target, bool integer) {
   if (hi - lo <= 0.0) {
     // A single value: a window around it, so the point sits mid-chart.
     const double pad = integer ? 1.0 : (lo == 0.0 ? 1.0 : std::fabs(lo) * 0.1);
@@ -263,21 +267,19 @@ Axis linear_axis(double lo, double hi, int target, bool integer) {
   return a;
 }
 
-/// Log axis over whole decades (lo, hi > 0).
-Axis log_axis(double lo, double hi) {
-  Axis a;
-  a.log = true;
-  const double d0 = std::floor(std::log10(lo) + 1e-9), d1 = std::ceil(std::log10(hi) - 1e-9);
-  a.lo = std::pow(10.0, d0);
-  a.hi = std::pow(10.0, std::max(d1, d0 + 1));
-  for (double d = d0; d <= std::max(d1, d0 + 1) + 1e-9; d += 1.0)
-    a.ticks.push_back(std::pow(10.0, d));
-  return a;
+double to_unit(const Axis& a, double v) {
+  return (v - a.lo) / (a.hi - a.lo);
 }
 
-double to_unit(const Axis& a, double v) {
-  if (a.log) return (std::log10(v) - std::log10(a.lo)) / (std::log10(a.hi) - std::log10(a.lo));
-  return (v - a.lo) / (a.hi - a.lo);
+/// The y axis of the series on one side (nullopt when that side has none).
+std::optional<Axis> y_axis_of(const std::vector<const Series*>& series, bool right) {
+  double lo = 1e300, hi = -1e300;
+  for (const auto* s : series) {
+    if (s->right_axis != right) continue;
+    for (const auto& p : s->points) lo = std::min(lo, p.y), hi = std::max(hi, p.y);
+  }
+  if (lo > hi) return std::nullopt;
+  return nice_axis(lo, hi, 5, false);
 }
 
 std::string svg_chart(const ChartSpec& spec, const std::vector<Series>& all_series) {
@@ -288,25 +290,23 @@ std::string svg_chart(const ChartSpec& spec, const std::vector<Series>& all_seri
   if (series.empty()) {
     return fmt::format("<p class=\"note\">{}: nothing logged.</p>\n", html_escape(spec.title));
   }
-  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+  double x0 = 1e300, x1 = -1e300;
   size_t most_points = 0;
   for (const auto* s : series) {
     most_points = std::max(most_points, s->points.size());
-    for (const auto& p : s->points) {
-      x0 = std::min(x0, p.x), x1 = std::max(x1, p.x);
-      y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
-    }
+    for (const auto& p : s->points) x0 = std::min(x0, p.x), x1 = std::max(x1, p.x);
   }
-  const Axis ax = linear_axis(x0, x1, 8, spec.integer_x);
-  // Adapter and CLIP learning rates differ by ~50x: on a linear axis the smaller one is a flat
-  // line.
-  const bool log_y = spec.allow_log_y && y0 > 0.0 && y1 / y0 >= 20.0;
-  const Axis ay = log_y ? log_axis(y0, y1) : linear_axis(y0, y1, 5, false);
+  const Axis ax = nice_axis(x0, x1, 8, spec.integer_x);
+  std::optional<Axis> ay = y_axis_of(series, false);
+  std::optional<Axis> ay_right = y_axis_of(series, true);
+  if (!ay) std::swap(ay, ay_right);  // only right-axis series: one axis, on the left
+  const bool two_axes = ay_right.has_value();
 
-  constexpr double kW = 720, kH = 300, kL = 74, kR = 18, kT = 40, kB = 46;
+  constexpr double kW = 720, kH = 300, kL = 74, kT = 40, kB = 46;
+  const double kR = two_axes ? 74 : 18;
   const double pw = kW - kL - kR, ph = kH - kT - kB;
   auto px = [&](double x) { return kL + to_unit(ax, x) * pw; };
-  auto py = [&](double y) { return kT + (1.0 - to_unit(ay, y)) * ph; };
+  auto py = [&](const Axis& a, double y) { return kT + (1.0 - to_unit(a, y)) * ph; };
 
   std::string svg = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 {0} {1}\" "
@@ -315,12 +315,25 @@ std::string svg_chart(const ChartSpec& spec, const std::vector<Series>& all_seri
       "<text x=\"{3}\" y=\"18\" class=\"ctitle\">{2}</text>\n"
       "<rect x=\"{3}\" y=\"{4}\" width=\"{5}\" height=\"{6}\" class=\"plot\"/>\n",
       kW, kH, html_escape(spec.title), kL, kT, pw, ph);
-  for (double t : ay.ticks) {
-    const double y = py(t);
+  for (double t : ay->ticks) {
+    const double y = py(*ay, t);
     svg += fmt::format(
         "<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" class=\"grid\"/>"
         "<text x=\"{3}\" y=\"{4:.1f}\" class=\"ytick\">{5}</text>\n",
         kL, y, kL + pw, kL - 6, y + 4, html_escape(tick_label(t)));
+  }
+  if (two_axes) {
+    for (double t : ay_right->ticks) {
+      const double y = py(*ay_right, t);
+      svg += fmt::format(
+          "<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" class=\"axis\"/>"
+          "<text x=\"{3}\" y=\"{4:.1f}\" class=\"ytick right\">{5}</text>\n",
+          kL + pw, y, kL + pw + 5, kL + pw + 7, y + 4, html_escape(tick_label(t)));
+    }
+    svg += fmt::format(
+        "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" class=\"axis\"/>"
+        "<text transform=\"translate({3} {4}) rotate(90)\" class=\"ylabel\">{5}</text>\n",
+        kL + pw, kT, kT + ph, kW - 14, kT + ph / 2, html_escape(spec.y_label_right));
   }
   for (double t : ax.ticks) {
     const double x = px(t);
@@ -342,37 +355,43 @@ std::string svg_chart(const ChartSpec& spec, const std::vector<Series>& all_seri
       "<text x=\"{4}\" y=\"{5}\" class=\"xlabel\">{6}</text>\n"
       "<text transform=\"translate(16 {7}) rotate(-90)\" class=\"ylabel\">{8}</text>\n",
       kL, kT, kT + ph, kL + pw, kL + pw / 2, kH - 8, html_escape(spec.x_label), kT + ph / 2,
-      html_escape(spec.y_label + (log_y ? " (log scale)" : "")));
+      html_escape(spec.y_label));
 
   // Legend, right-aligned above the plot; width estimated at ~7 px per character.
-  double lx = kW - kR;
+  auto legend_name = [&](const Series& s) {
+    return two_axes && s.right_axis ? s.name + " (right axis)" : s.name;
+  };
+  double lx = kL + pw;
   for (auto it = series.rbegin(); it != series.rend(); ++it) {
-    const double w = 26.0 + 7.0 * static_cast<double>((*it)->name.size());
-    lx -= w + 10.0;
+    const std::string name = legend_name(**it);
+    lx -= 26.0 + 7.0 * static_cast<double>(name.size()) + 10.0;
     svg += fmt::format(
         "<line x1=\"{0:.1f}\" y1=\"27\" x2=\"{1:.1f}\" y2=\"27\" stroke=\"{2}\" "
-        "stroke-width=\"3\"/><text x=\"{3:.1f}\" y=\"31\" class=\"legend\">{4}</text>\n",
-        lx, lx + 18, (*it)->color, lx + 22, html_escape((*it)->name));
+        "stroke-width=\"3\"{3}/><text x=\"{4:.1f}\" y=\"31\" class=\"legend\">{5}</text>\n",
+        lx, lx + 18, (*it)->color, two_axes && (*it)->right_axis ? " stroke-dasharray=\"5 3\"" : "",
+        lx + 22, html_escape(name));
   }
 
   // Markers (with hover text) only where they stay readable.
   const bool markers = most_points <= 40;
   for (const auto* s : series) {
+    const Axis& a = two_axes && s->right_axis ? *ay_right : *ay;
+    const std::string& y_label = two_axes && s->right_axis ? spec.y_label_right : spec.y_label;
     std::string pts;
-    for (const auto& p : s->points) pts += fmt::format("{:.1f},{:.1f} ", px(p.x), py(p.y));
+    for (const auto& p : s->points) pts += fmt::format("{:.1f},{:.1f} ", px(p.x), py(a, p.y));
     if (s->points.size() > 1) {
       svg += fmt::format(
-          "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\" "
+          "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\"{} "
           "stroke-linejoin=\"round\" points=\"{}\"/>\n",
-          s->color, pts);
+          s->color, two_axes && s->right_axis ? " stroke-dasharray=\"5 3\"" : "", pts);
     }
     if (markers || s->points.size() == 1) {
       for (const auto& p : s->points) {
         svg += fmt::format(
             "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"><title>{}: {} = {}, {} = "
             "{}</title></circle>\n",
-            px(p.x), py(p.y), s->color, html_escape(s->name), html_escape(spec.x_label),
-            html_escape(tick_label(p.x)), html_escape(spec.y_label), fmt::format("{:.6g}", p.y));
+            px(p.x), py(a, p.y), s->color, html_escape(s->name), html_escape(spec.x_label),
+            html_escape(tick_label(p.x)), html_escape(y_label), fmt::format("{:.6g}", p.y));
       }
     }
   }
@@ -396,7 +415,7 @@ h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:28px;border-bot
 th{background:#f6f8fa}td.l,th.l{text-align:left}pre{background:#f6f8fa;padding:12px;overflow:auto;font-size:12px;border:1px solid #d0d7de}
 svg.chart{display:block;margin:12px 0;max-width:100%;height:auto;font-size:11px}.plot{fill:#fff;stroke:#d0d7de}
 .grid{stroke:#eaeef2}.axis{stroke:#59636e}.guide{stroke:#afb8c1;stroke-dasharray:4 3}
-.ytick{text-anchor:end;fill:#59636e}.xtick{text-anchor:middle;fill:#59636e}.glabel{text-anchor:end;fill:#8c959f;font-size:10px}
+.ytick{text-anchor:end;fill:#59636e}.ytick.right{text-anchor:start}.xtick{text-anchor:middle;fill:#59636e}.glabel{text-anchor:end;fill:#8c959f;font-size:10px}
 .xlabel,.ylabel{text-anchor:middle;fill:#1f2328;font-size:12px}.ctitle{font-weight:600;font-size:13px;fill:#1f2328}.legend{fill:#1f2328}
 )";
 
@@ -407,7 +426,7 @@ struct RunFiles {
   fs::path metrics_file;
   bool metrics_present = false;
   std::vector<LoggedRecord> records;
-  json results;  // null when absent
+  ojson results;  // null when absent
   std::optional<std::string> config;
 };
 
@@ -444,17 +463,17 @@ std::string run_name(const RunFiles& run) {
   return dir.filename().string();
 }
 
-std::string metrics_cells(const json& m) {
+std::string metrics_cells(const ojson& m) {
   std::string out;
   for (const char* dir : {"t2v", "v2t"}) {
-    const json d = m.is_object() && m.contains(dir) ? m.at(dir) : json();
+    const ojson d = m.is_object() && m.contains(dir) ? m.at(dir) : ojson();
     for (const char* k : {"R1", "R5", "R10"}) out += fmt::format("<td>{}</td>", fixed(d, k, 1));
     out += fmt::format("<td>{}</td><td>{}</td>", fixed(d, "MdR", 1), fixed(d, "MnR", 1));
   }
   return out;
 }
 
-std::string conventions_text(const json& m) {
+std::string conventions_text(const ojson& m) {
   if (!m.is_object()) return kDash;
   std::string conv = m.contains("convention") && m["convention"].is_string()
                          ? m["convention"].get<std::string>()
@@ -483,12 +502,12 @@ constexpr const char* kMetricsHeader =
 
 std::string results_section(const RunFiles& run, const std::vector<const LoggedRecord*>& evals) {
   std::string html = "<h2>Results</h2>\n";
-  std::vector<std::pair<std::string, json>> rows;
-  const json& r = run.results;
+  std::vector<std::pair<std::string, ojson>> rows;
+  const ojson& r = run.results;
   if (r.is_object()) {
     const std::string best_epoch = r.contains("best_epoch") ? scalar_text(r["best_epoch"]) : "";
     if (r.contains("final") && r["final"].is_object()) {
-      const json& done = r.contains("epochs_done") ? r["epochs_done"] : r.value("epochs", json());
+      const ojson& done = r.contains("epochs_done") ? r["epochs_done"] : r.value("epochs", ojson());
       rows.push_back({done.is_number() ? fmt::format("final (epoch {})", scalar_text(done))
                                        : std::string("final"),
                       r["final"]});
@@ -502,9 +521,9 @@ std::string results_section(const RunFiles& run, const std::vector<const LoggedR
   }
   if (rows.empty() && !evals.empty()) {
     const auto* last = evals.back();
-    const json& m = last->record.contains("metrics") ? last->record["metrics"] : json();
+    const ojson& m = last->record.contains("metrics") ? last->record["metrics"] : ojson();
     rows.push_back({fmt::format("last evaluation (epoch {})",
-                                scalar_text(last->record.value("epoch", json()))),
+                                scalar_text(last->record.value("epoch", ojson()))),
                     m});
   }
   if (rows.empty()) {
@@ -540,16 +559,16 @@ std::string evaluations_section(const std::vector<const LoggedRecord*>& evals) {
   if (evals.empty()) return "";
   std::string html = "<h2>Evaluations</h2>\n<table>\n" + fmt::format(kMetricsHeader, "epoch");
   for (const auto* e : evals) {
-    const json m = e->record.contains("metrics") ? e->record["metrics"] : json();
+    const ojson m = e->record.contains("metrics") ? e->record["metrics"] : ojson();
     html += fmt::format("<tr><td class=\"l\">{}</td>{}{}</tr>\n",
-                        html_escape(scalar_text(e->record.value("epoch", json()))),
+                        html_escape(scalar_text(e->record.value("epoch", ojson()))),
                         metrics_cells(m), conventions_text(m));
   }
   return html + "</table>\n";
 }
 
 std::string run_facts_section(const RunFiles& run) {
-  const json& r = run.results;
+  const ojson& r = run.results;
   std::string rows;
   auto row = [&](const std::string& label, const std::string& value_html) {
     rows += fmt::format("<tr><th class=\"l\">{}</th><td class=\"l\">{}</td></tr>\n",
@@ -630,14 +649,14 @@ std::string charts_section(const RunFiles& run, const std::vector<const LoggedRe
     }
   }
   std::string html = "<h2>Curves</h2>\n";
-  ChartSpec loss_spec{"Training loss", "step", "loss", true, false, epoch_ends};
+  ChartSpec loss_spec{"Training loss", "step", "loss", "", true, epoch_ends};
   html += svg_chart(loss_spec, {{"loss (window mean)", kColors[0], by_x(loss)}});
-  ChartSpec lr_spec{"Learning rate", "step", "learning rate", true, true, epoch_ends};
+  ChartSpec lr_spec{"Learning rate", "step", "lr (adapters)", "clip_lr (CLIP)", true, epoch_ends};
   html += svg_chart(lr_spec, {{"adapters (lr)", kColors[0], by_x(lr)},
-                              {"CLIP biases (clip_lr)", kColors[1], by_x(clip_lr)}});
+                              {"CLIP biases (clip_lr)", kColors[1], by_x(clip_lr), true}});
   const char* const titles[] = {"Text → video recall", "Video → text recall"};
   for (int d = 0; d < 2; ++d) {
-    ChartSpec spec{titles[d], "epoch", "R@K (%)", true, false, {}};
+    ChartSpec spec{titles[d], "epoch", "R@K (%)", "", true, {}};
     html += svg_chart(spec, {{"R@1", kColors[0], by_x(recall[d][0])},
                              {"R@5", kColors[1], by_x(recall[d][1])},
                              {"R@10", kColors[2], by_x(recall[d][2])}});
@@ -657,7 +676,7 @@ RunFiles load_run(const fs::path& run_dir) {
   run.metrics_present = fs::exists(run.metrics_file, ec);
   if (run.metrics_present) run.records = read_records(run.metrics_file);
   const fs::path results = run_dir / "results.json";
-  if (fs::exists(results, ec)) run.results = json(read_json_file(results));
+  if (fs::exists(results, ec)) run.results = read_json_file(results);
   const fs::path config = run_dir / "config.yaml";
   if (fs::exists(config, ec)) run.config = read_text_file(config);
   return run;

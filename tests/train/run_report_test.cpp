@@ -93,13 +93,17 @@ TEST(RunReport, WritesAPageWithFourChartsAndTheFinalResults) {
   fs::remove_all(dir);
 }
 
-TEST(RunReport, ChartsHaveTickLabelsAndLearningRatesUseALogAxis) {
+TEST(RunReport, ChartsHaveTickLabelsAndClipLearningRateHasItsOwnAxis) {
   const fs::path dir = make_run("report_axes");
   const std::string html = render_run_report(dir);
-  // Adapter lr 5e-6 and CLIP lr 4e-8 span > 20x: decades 1e-8 .. 1e-5 label the axis.
-  EXPECT_NE(html.find("learning rate (log scale)"), std::string::npos);
-  EXPECT_NE(html.find(">1e-8</text>"), std::string::npos);
-  EXPECT_NE(html.find(">1e-5</text>"), std::string::npos);
+  // Adapter lr 2e-6..5e-6 on the left in steps of 5e-7; CLIP lr 4e-8..1e-7 (50x smaller) on a
+  // right axis in steps of 1e-8, so it is not a flat line at the bottom.
+  EXPECT_NE(html.find("class=\"ytick\">5e-6</text>"), std::string::npos);
+  EXPECT_NE(html.find("class=\"ytick\">2.5e-6</text>"), std::string::npos);
+  EXPECT_NE(html.find("class=\"ytick right\">1e-7</text>"), std::string::npos);
+  EXPECT_NE(html.find("class=\"ytick right\">4e-8</text>"), std::string::npos);
+  EXPECT_NE(html.find("CLIP biases (clip_lr) (right axis)"), std::string::npos);
+  EXPECT_EQ(count(html, "class=\"ytick right\""), 7u) << "only the learning-rate chart has one";
   // Step axis: 10..30 in 1-2-5 steps of 2 ("10", "20", "30" among them); epochs on whole numbers.
   EXPECT_NE(html.find("class=\"xtick\">20</text>"), std::string::npos);
   EXPECT_EQ(html.find("class=\"xtick\">1.5</text>"), std::string::npos) << "epochs are integers";
