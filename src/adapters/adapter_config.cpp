@@ -24,6 +24,18 @@ bool BranchAdapterConfig::has_adapter(int64_t layer) const {
          (layers.empty() || std::find(layers.begin(), layers.end(), layer) != layers.end());
 }
 
+bool LoraConfig::on_tower(bool video) const {
+  return enabled() && (towers == "both" || towers == (video ? "video" : "text"));
+}
+
+bool LoraConfig::targets_projection(AttentionProjection p) const {
+  const char* name = p == AttentionProjection::kQuery   ? "q"
+                     : p == AttentionProjection::kKey   ? "k"
+                     : p == AttentionProjection::kValue ? "v"
+                                                        : "o";
+  return std::find(targets.begin(), targets.end(), name) != targets.end();
+}
+
 TyingPosition parse_tying_position(const std::string& name, const std::string& field) {
   std::string n = name;
   std::replace(n.begin(), n.end(), ' ', '_');
@@ -185,6 +197,38 @@ void AdapterConfig::validate(int64_t vision_width, int64_t text_width, int64_t v
   };
   check_branch(video, "video", vision_layers);
   check_branch(text, "text", text_layers);
+  if (lora.rank < 0) throw Error(fmt::format("adapters.lora.rank: {} is negative", lora.rank));
+  if (lora.enabled()) {
+    if (!(lora.alpha > 0)) {
+      throw Error(fmt::format("adapters.lora.alpha: {} must be positive", lora.alpha));
+    }
+    if (!(lora.dropout >= 0 && lora.dropout < 1)) {
+      throw Error(fmt::format("adapters.lora.dropout: {} (expected >= 0 and < 1)", lora.dropout));
+    }
+    if (lora.towers != "both" && lora.towers != "video" && lora.towers != "text") {
+      throw Error(
+          fmt::format("adapters.lora.towers: '{}' (expected both, video or text)", lora.towers));
+    }
+    if (lora.targets.empty()) {
+      throw Error("adapters.lora.targets: empty (expected some of q, k, v, o)");
+    }
+    for (size_t i = 0; i < lora.targets.size(); ++i) {
+      const auto& t = lora.targets[i];
+      if (t != "q" && t != "k" && t != "v" && t != "o") {
+        throw Error(fmt::format("adapters.lora.targets: '{}' (expected some of q, k, v, o)", t));
+      }
+      if (std::find(lora.targets.begin(), lora.targets.begin() + static_cast<std::ptrdiff_t>(i),
+                    t) != lora.targets.begin() + static_cast<std::ptrdiff_t>(i)) {
+        throw Error(fmt::format("adapters.lora.targets: '{}' is listed twice", t));
+      }
+    }
+    for (auto [width, name] : {std::pair{vision_width, "video"}, std::pair{text_width, "text"}}) {
+      if (lora.on_tower(std::string(name) == "video") && lora.rank > width) {
+        throw Error(
+            fmt::format("adapters.lora.rank: {} exceeds the {} width {}", lora.rank, name, width));
+      }
+    }
+  }
   if (tying.mode == TyingMode::kNone) return;
   if (!video.enabled || !text.enabled) {
     throw Error("adapters.tying: Cross-Modality Tying needs adapters in both branches");

@@ -37,6 +37,13 @@ MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t width, int64_t heads)
 torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
   const int64_t L = x.size(0), N = x.size(1), hd = width_ / heads_;
   auto qkv = torch::nn::functional::linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);
+  if (lora_) {
+    const AttentionProjection in_proj[] = {AttentionProjection::kQuery, AttentionProjection::kKey,
+                                           AttentionProjection::kValue};
+    for (size_t i = 0; i < 3; ++i) {
+      if (lora_->adapts(in_proj[i])) qkv[i] = qkv[i] + lora_->delta(in_proj[i], x);
+    }
+  }
   // The scale multiplies q after its bias, as PyTorch's MHA and the official CLIPAttention do.
   auto q = (qkv[0] * (1.0 / std::sqrt(static_cast<double>(hd))))
                .contiguous()
@@ -50,7 +57,15 @@ torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torc
   }
   attn = torch::softmax(attn, -1);
   auto out = torch::bmm(attn, v).transpose(0, 1).contiguous().view({L, N, width_});
+  if (lora_ && lora_->adapts(AttentionProjection::kOutput)) {
+    return out_proj(out) + lora_->delta(AttentionProjection::kOutput, out);
+  }
   return out_proj(out);
+}
+
+void MultiheadAttentionImpl::set_lora(std::shared_ptr<AttentionLoraImpl> lora) {
+  if (lora_) throw Error("attention: a LoRA update is already installed in this block");
+  lora_ = register_module("lora", std::move(lora));
 }
 
 AdapterInsertion parse_adapter_insertion(const std::string& name, const std::string& field) {

@@ -223,6 +223,36 @@ Field int_list_field(std::string key, Get get, int64_t lo) {
           }};
 }
 
+/// A list of distinct names from `choices`; a single name is a one-element list.
+template <typename Get>
+Field choice_list_field(std::string key, Get get, std::vector<std::string> choices) {
+  return {key,
+          [get, choices](RunConfig& c, const YAML::Node& n, const Where& w) {
+            std::vector<std::string> v;
+            if (n.IsScalar()) {
+              v.push_back(parse_string(n, w));
+            } else if (n.IsSequence()) {
+              for (const auto& item : n) v.push_back(parse_string(item, w));
+            } else if (!n.IsNull()) {
+              fail(w, fmt::format("expected a list of {}, got {}", join(choices), describe(n)));
+            }
+            for (size_t i = 0; i < v.size(); ++i) {
+              if (std::find(choices.begin(), choices.end(), v[i]) == choices.end()) {
+                fail(w, fmt::format("'{}' is not one of: {}", v[i], join(choices)));
+              }
+              if (std::count(v.begin(), v.end(), v[i]) > 1) {
+                fail(w, fmt::format("'{}' is listed twice", v[i]));
+              }
+            }
+            get(c) = std::move(v);
+          },
+          [get](YAML::Emitter& out, RunConfig& c) {
+            out << YAML::Flow << YAML::BeginSeq;
+            for (const auto& x : get(c)) out << x;
+            out << YAML::EndSeq;
+          }};
+}
+
 /// Video calibration: "c", "p", "cp" or "" (also the official list form [c, p]).
 template <typename Get>
 Field temporal_field(std::string key, Get get) {
@@ -365,6 +395,12 @@ const std::vector<Field>& fields() {
                    named({TyingPosition::kDownIn, TyingPosition::kDownOut, TyingPosition::kUpIn,
                           TyingPosition::kUpOut})),
         int_field(KEY(adapters.tying.kron_k), 1),
+
+        int_field(KEY(adapters.lora.rank), 0),
+        num_field(KEY(adapters.lora.alpha), 0.0, /*lo_open=*/true),
+        num_field(KEY(adapters.lora.dropout), 0.0, false, 1.0, /*hi_open=*/true),
+        choice_list_field(KEY(adapters.lora.targets), {"q", "k", "v", "o"}),
+        choice_field(KEY(adapters.lora.towers), {"both", "video", "text"}),
 
         choice_field(KEY(data.dataset), dataset_formats()),
         string_field(KEY(data.root)),
@@ -533,13 +569,18 @@ void finish(RunConfig& c, const ConfigTree& tree) {
     geometry = ClipConfig::named(c.model.arch);
   } catch (const Error&) {
     check(false, "model.arch",
-          fmt::format("'{}' is not one of: ViT-B/32, ViT-B/16, ViT-L/14", c.model.arch));
+          fmt::format("'{}' is not one of: ViT-B/32, ViT-B/16, ViT-L/14, Tiny-32", c.model.arch));
   }
   check(c.model.trainable != TrainableSet::kAdapters || c.model.use_adapters, "model.trainable",
         "adapters needs model.use_adapters: true (without adapters, train none, full or bitfit)");
 
+  check(!c.adapters.lora.enabled() || c.model.use_adapters, "adapters.lora.rank",
+        "LoRA needs model.use_adapters: true (it is installed with the adapters section; disable "
+        "the bottleneck adapters with adapters.video.enabled/adapters.text.enabled: false)");
   if (c.model.use_adapters) {
     const auto& a = c.adapters;
+    check(!a.lora.enabled() || !a.lora.targets.empty(), "adapters.lora.targets",
+          "LoRA needs at least one of q, k, v, o");
     for (const auto* branch : {"video", "text"}) {
       const auto& b = std::string(branch) == "video" ? a.video : a.text;
       if (!b.enabled) continue;

@@ -8,6 +8,7 @@
 
 #include "mvadapter/adapters/bottleneck_adapter.h"
 #include "mvadapter/adapters/cross_modal_tying.h"
+#include "mvadapter/adapters/lora.h"
 #include "mvadapter/adapters/text_adapter.h"
 #include "mvadapter/adapters/video_adapter.h"
 #include "mvadapter/core/error.h"
@@ -29,8 +30,10 @@ bool contains(const std::string& s, const char* part) {
   return s.find(part) != std::string::npos;
 }
 
+// "lora" is ours (the official code has no LoRA): LoRA trains and decays as an adapter.
 bool is_adapter_name(const std::string& name) {
-  return contains(name, "adapter") || contains(name, "prompt") || contains(name, "factor");
+  return contains(name, "adapter") || contains(name, "prompt") || contains(name, "factor") ||
+         contains(name, "lora");
 }
 
 std::shared_ptr<MlpAdapterImpl> make_adapter(bool video, int64_t width,
@@ -92,6 +95,8 @@ RetrievalModelImpl::RetrievalModelImpl(ClipModel clip_model, const RetrievalMode
           make_adapter(false, cc.transformer_width, a.text, a.tying, shared_for(i)),
           a.text.insertion);
     }
+    if (a.lora.on_tower(true)) install_lora(*clip->visual->transformer, a.lora);
+    if (a.lora.on_tower(false)) install_lora(*clip->transformer, a.lora);
   }
   for (auto& p : named_parameters(true)) {
     const auto& name = p.key();
@@ -210,6 +215,8 @@ ParamReport parameter_report(const RetrievalModelImpl& model) {
     std::string module;
     if (auto pos = name.find(".adapter."); pos != std::string::npos) {
       module = name.substr(0, pos + 8);
+    } else if (auto lora = name.find(".lora."); lora != std::string::npos) {
+      module = name.substr(0, lora + 6);
     } else if (contains(name, "prompt")) {
       module = "clip.prompt (shared tying factors)";
     } else if (contains(name, "bias")) {

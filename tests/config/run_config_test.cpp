@@ -51,6 +51,11 @@ TEST(RunConfig, EmptyFileGivesThePaperRecipeDefaults) {
   EXPECT_EQ(c.adapters.tying.factor_dim, 32);
   EXPECT_EQ(c.adapters.tying.position, TyingPosition::kDownIn);
   EXPECT_EQ(c.adapters.tying.kron_k, 4);
+  EXPECT_EQ(c.adapters.lora.rank, 0);  // LoRA off
+  EXPECT_DOUBLE_EQ(c.adapters.lora.alpha, 8.0);
+  EXPECT_DOUBLE_EQ(c.adapters.lora.dropout, 0.0);
+  EXPECT_EQ(c.adapters.lora.targets, (std::vector<std::string>{"q", "v"}));
+  EXPECT_EQ(c.adapters.lora.towers, "both");
 
   EXPECT_EQ(c.data.dataset, "msrvtt");
   EXPECT_EQ(c.data.train_split, "train");
@@ -322,6 +327,43 @@ TEST(RunConfig, SettingsThatContradictEachOtherAreErrors) {
                         "name: 'my run' must hold only letters");
 }
 
+TEST(RunConfig, LoraKeysAreCheckedAndReachTheModel) {
+  auto dir = test::temp_dir("run_config_lora");
+  auto f = write_file(dir / "l.yaml",
+                      "adapters:\n  tying: {mode: none}\n  lora:\n    rank: 4\n    targets: v\n");
+  auto c = load_run_config(f);
+  EXPECT_EQ(c.adapters.lora.targets, (std::vector<std::string>{"v"}));  // one name = a list
+  auto m = to_retrieval_model_config(c);
+  EXPECT_EQ(m.adapters.lora.rank, 4);
+  EXPECT_EQ(m.adapters.lora.targets, (std::vector<std::string>{"v"}));
+
+  EXPECT_ERROR_CONTAINS(load_run_config(f, {"adapters.lora.targets=[q, x]"}),
+                        "--set: adapters.lora.targets: 'x' is not one of: q, k, v, o");
+  EXPECT_ERROR_CONTAINS(load_run_config(f, {"adapters.lora.targets=[v, v]"}),
+                        "adapters.lora.targets: 'v' is listed twice");
+  EXPECT_ERROR_CONTAINS(load_run_config(f, {"adapters.lora.targets=[]"}),
+                        "adapters.lora.targets: LoRA needs at least one of q, k, v, o");
+  EXPECT_ERROR_CONTAINS(load_run_config(f, {"adapters.lora.towers=audio"}),
+                        "adapters.lora.towers: 'audio' is not one of: both, video, text");
+  EXPECT_ERROR_CONTAINS(load_run_config(f, {"adapters.lora.rank=-1"}),
+                        "adapters.lora.rank: -1 is out of range (expected >= 0)");
+  EXPECT_ERROR_CONTAINS(load_run_config(f, {"adapters.lora.alpha=0"}),
+                        "adapters.lora.alpha: 0.0 is out of range (expected > 0.0)");
+  EXPECT_ERROR_CONTAINS(load_run_config(f, {"adapters.lora.dropout=1"}),
+                        "adapters.lora.dropout: 1.0 is out of range (expected >= 0.0 and < 1.0)");
+  EXPECT_ERROR_CONTAINS(load_run_config(f, {"adapters.lora.rnak=2"}),
+                        "adapters.lora.rnak: unknown key (did you mean adapters.lora.rank?)");
+  // LoRA is part of the adapters section: without it, it would silently not be installed.
+  EXPECT_ERROR_CONTAINS(load_run_config(f, {"model.use_adapters=false", "model.trainable=bitfit"}),
+                        "l.yaml:4: adapters.lora.rank: LoRA needs model.use_adapters: true");
+  // Random ViT-B/16 weights: the text width is 512.
+  EXPECT_ERROR_CONTAINS(load_run_config(f, {"adapters.lora.rank=600"}),
+                        "adapters.lora.rank: 600 exceeds the text width 512");
+  EXPECT_EQ(load_run_config(f, {"adapters.lora.rank=600", "adapters.lora.towers=video"})
+                .adapters.lora.rank,
+            600);
+}
+
 TEST(RunConfig, ExpandsEnvironmentVariablesInStrings) {
   auto dir = test::temp_dir("run_config_env");
   ::setenv("MVA_RC_DATA", "/datasets", 1);
@@ -363,6 +405,11 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
                                "adapters.tying.factor_dim=8",
                                "adapters.tying.position=up_out",
                                "adapters.tying.kron_k=8",
+                               "adapters.lora.rank=4",
+                               "adapters.lora.alpha=12.5",
+                               "adapters.lora.dropout=0.1",
+                               "adapters.lora.targets=[o, q]",
+                               "adapters.lora.towers=video",
                                "data.dataset=jsonl",
                                "data.root=ann",
                                "data.videos=vid",
@@ -422,6 +469,11 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
   EXPECT_EQ(b.adapters.tying.mode, TyingMode::kKronecker);
   EXPECT_EQ(b.adapters.tying.position, TyingPosition::kUpOut);
   EXPECT_EQ(b.adapters.tying.kron_k, 8);
+  EXPECT_EQ(b.adapters.lora.rank, 4);
+  EXPECT_EQ(b.adapters.lora.alpha, 12.5);
+  EXPECT_EQ(b.adapters.lora.dropout, 0.1);
+  EXPECT_EQ(b.adapters.lora.targets, (std::vector<std::string>{"o", "q"}));
+  EXPECT_EQ(b.adapters.lora.towers, "video");
   EXPECT_EQ(b.data.dataset, "jsonl");
   EXPECT_EQ(b.data.train_split, "tr.jsonl");
   EXPECT_EQ(b.data.sampling, FrameSampling::kTail);
@@ -458,7 +510,7 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
     }
     EXPECT_TRUE(n.IsDefined() && !n.IsNull()) << key << " missing from\n" << text;
   }
-  EXPECT_EQ(run_config_keys().size(), 67u);
+  EXPECT_EQ(run_config_keys().size(), 72u);
 }
 
 TEST(RunConfig, ParseFromTextUsesTheSourceName) {
@@ -541,8 +593,8 @@ TEST(ShippedConfigs, EveryConfigLoadsValidatesAndRoundTrips) {
   ::unsetenv("CLIP_DIR");
   ::unsetenv("DATA_ROOT");
   const auto files = shipped_configs();
-  // 5 datasets x 9 variants + the shared bases.
-  EXPECT_GE(files.size(), 5u * 9u + 11u);
+  // 5 datasets x 10 variants + the shared bases.
+  EXPECT_GE(files.size(), 5u * 10u + 12u);
   std::set<std::string> names;
   auto dir = test::temp_dir("shipped_configs");
   for (const auto& f : files) {
@@ -654,9 +706,32 @@ TEST(ShippedConfigs, BaselinesAndAblationsChangeOnlyWhatTheyName) {
     EXPECT_EQ(b.data.frames, 32) << v;
   }
 
-  auto bitfit = shipped("msrvtt/bitfit_vit_b16.yaml");
-  EXPECT_EQ(bitfit.model.trainable, TrainableSet::kBitFit);
-  EXPECT_FALSE(bitfit.model.use_adapters);
+  for (const auto* ds : {"msrvtt", "msvd", "lsmdc", "didemo", "activitynet"}) {
+    auto bitfit = shipped(std::string(ds) + "/bitfit_vit_b16.yaml");
+    EXPECT_EQ(bitfit.model.trainable, TrainableSet::kBitFit) << ds;
+    EXPECT_FALSE(bitfit.model.use_adapters) << ds;
+    EXPECT_EQ(bitfit.adapters.lora.rank, 0) << ds;
+    EXPECT_EQ(bitfit.data.dataset, ds);
+
+    auto lora = shipped(std::string(ds) + "/lora_vit_b16.yaml");
+    EXPECT_EQ(lora.name, std::string(ds) + "_lora_vit_b16");
+    EXPECT_EQ(lora.data.dataset, ds);
+    EXPECT_EQ(lora.model.trainable, TrainableSet::kAdapters) << ds;
+    EXPECT_TRUE(lora.model.use_adapters) << ds;
+    EXPECT_FALSE(lora.model.train_clip_biases) << ds;
+    EXPECT_FALSE(lora.adapters.video.enabled) << ds;
+    EXPECT_FALSE(lora.adapters.text.enabled) << ds;
+    EXPECT_EQ(lora.adapters.tying.mode, TyingMode::kNone) << ds;
+    EXPECT_EQ(lora.adapters.lora.rank, 8) << ds;
+    EXPECT_DOUBLE_EQ(lora.adapters.lora.alpha, 8.0) << ds;
+    EXPECT_DOUBLE_EQ(lora.adapters.lora.dropout, 0.0) << ds;
+    EXPECT_EQ(lora.adapters.lora.targets, (std::vector<std::string>{"q", "v"})) << ds;
+    EXPECT_EQ(lora.adapters.lora.towers, "both") << ds;
+    EXPECT_DOUBLE_EQ(lora.train.lr, 1e-4) << ds;
+    EXPECT_EQ(lora.model.arch, "ViT-B/16") << ds;
+  }
+  EXPECT_EQ(shipped("activitynet/lora_vit_b16.yaml").data.frames, 32);
+  EXPECT_EQ(shipped("msvd/lora_vit_b16.yaml").train.epochs, 5);
 }
 
 }  // namespace

@@ -51,11 +51,29 @@ struct BranchAdapterConfig {
   bool has_adapter(int64_t layer) const;
 };
 
+/// LoRA on the attention projections of CLIP's own blocks (Hu et al. 2021, in `peft`'s form):
+/// W x + (alpha / rank) · B A x, A [rank, width] kaiming-uniform, B [width, rank] zero.
+struct LoraConfig {
+  int64_t rank = 0;      ///< r; 0 = no LoRA
+  double alpha = 8.0;    ///< the update is scaled by alpha / rank (peft's default lora_alpha)
+  double dropout = 0.0;  ///< on the input of A, while training (peft's lora_dropout)
+  /// Projections with an update: any of "q", "k", "v", "o" (o = out_proj).
+  std::vector<std::string> targets = {"q", "v"};
+  std::string towers = "both";  ///< "both" | "video" | "text": which encoders get LoRA
+
+  bool enabled() const { return rank > 0; }
+  /// True when LoRA goes into the vision (`video`) or the text tower.
+  bool on_tower(bool video) const;
+  /// True when projection `p` is one of the targets.
+  bool targets_projection(AttentionProjection p) const;
+};
+
 /// Every adapter of a RetrievalModel.
 struct AdapterConfig {
   BranchAdapterConfig video;
   BranchAdapterConfig text;
   TyingConfig tying;
+  LoraConfig lora;
 
   /// The paper's recipe for `frames` frames and `words` words on a CLIP with `layers` blocks.
   static AdapterConfig mv_adapter(int64_t frames, int64_t words, int64_t layers = 12);

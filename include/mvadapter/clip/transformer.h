@@ -13,6 +13,19 @@ torch::Tensor quick_gelu(const torch::Tensor& x);
 /// LayerNorm does).
 torch::Tensor layer_norm_fp32(torch::nn::LayerNorm ln, const torch::Tensor& x);
 
+/// The four projections of self-attention: query, key, value (rows of the fused in_proj) and out.
+enum class AttentionProjection { kQuery, kKey, kValue, kOutput };
+
+/// Interface of a low-rank update of attention projections (LoRA); implemented in the adapters
+/// layer, installed with MultiheadAttentionImpl::set_lora.
+class AttentionLoraImpl : public torch::nn::Module {
+ public:
+  /// True when projection `p` has an update.
+  virtual bool adapts(AttentionProjection p) const = 0;
+  /// x: the input of projection `p` [..., width] -> the update to add to its output [..., width].
+  virtual torch::Tensor delta(AttentionProjection p, const torch::Tensor& x) = 0;
+};
+
 /// Multi-head self-attention with PyTorch's parameter layout (fused
 /// `in_proj_weight`/`in_proj_bias`, `out_proj`), so OpenAI checkpoints load by name.
 class MultiheadAttentionImpl : public torch::nn::Module {
@@ -21,13 +34,19 @@ class MultiheadAttentionImpl : public torch::nn::Module {
   /// x: [L, N, width]. mask: additive, broadcastable to [N, heads, L, L] (e.g. [L, L] causal or
   /// [N, 1, 1, L] per-key), or undefined. Returns [L, N, width].
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
+  /// Installs a low-rank update of the projections (registered as "lora", so its parameters are
+  /// `attn.lora.*`); the stored weights stay as loaded.
+  void set_lora(std::shared_ptr<AttentionLoraImpl> lora);
+  const std::shared_ptr<AttentionLoraImpl>& lora() const { return lora_; }
 
+  int64_t width() const { return width_; }
   int64_t heads() const { return heads_; }
   torch::Tensor in_proj_weight, in_proj_bias;
   torch::nn::Linear out_proj{nullptr};
 
  private:
   int64_t width_, heads_;
+  std::shared_ptr<AttentionLoraImpl> lora_;
 };
 TORCH_MODULE(MultiheadAttention);
 

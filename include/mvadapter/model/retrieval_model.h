@@ -68,7 +68,8 @@ torch::Tensor contrastive_loss(const torch::Tensor& logits_t2v);
 torch::Tensor contrastive_loss(const torch::Tensor& logits_t2v, const torch::Tensor& labels);
 
 /// The optimiser group of a parameter by the official rule (optimizer/build.py): names with
-/// "adapter", "prompt" or "factor" are adapters, other CLIP names are clip; "bias" -> no decay.
+/// "adapter", "prompt" or "factor" (and our "lora") are adapters, other CLIP names are clip;
+/// "bias" -> no decay.
 enum class ParamGroup { kAdapterDecay, kAdapterNoDecay, kClipDecay, kClipNoDecay };
 ParamGroup param_group_of(const std::string& name);
 std::string to_string(ParamGroup g);
