@@ -181,5 +181,19 @@ TEST(LoraModel, WrongRankInAFileIsAnError) {
                         "wrong shape: clip.transformer.resblocks.0.attn.lora.q_a");
 }
 
+TEST(LoraModel, FileWithoutTheLoraTensorsIsAnError) {
+  // Without this check an MV-Adapter or BitFit file would load into a LoRA model and leave B = 0:
+  // silently the untrained backbone.
+  auto fx = test::load_fixture("mv_adapter_tiny");
+  RetrievalModel a(load_clip(fx.dir / "clip.safetensors"), lora_only(4));
+  auto t = trainable_state(*a);
+  t.erase("clip.visual.transformer.resblocks.1.attn.lora.v_b");
+  auto dir = test::temp_dir("lora_weights");
+  write_safetensors(dir / "partial.safetensors", t);
+  RetrievalModel b(load_clip(fx.dir / "clip.safetensors"), lora_only(4));
+  EXPECT_ERROR_CONTAINS(load_adapter_weights(*b, dir / "partial.safetensors"),
+                        "missing: clip.visual.transformer.resblocks.1.attn.lora.v_b");
+}
+
 }  // namespace
 }  // namespace mva
