@@ -1,13 +1,87 @@
+#include <cstdio>
+#include <ctime>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include "cli_model.h"
 #include "commands.h"
 #include "mvadapter/core/error.h"
+#include "mvadapter/data/dataset_readers.h"
+#include "mvadapter/eval/embedding_index.h"
 
 namespace mva::cli {
+namespace {
 
-// Placeholder until its issue lands: the command exists in --help and says so when run.
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
 void add_encode_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("encode", "Encode videos or captions into embedding files (not available yet)");
-  cmd->allow_extras();
-  cmd->callback([] { throw Error("encode: not available in this build yet"); });
+  auto* cmd = app.add_subcommand(
+      "encode",
+      "Encode a split's videos or captions into an embedding index (safetensors) that "
+      "`mvadapter search` ranks.");
+  struct Opts {
+    ModelArgs model;
+    std::string split = "test";
+    bool videos = false;
+    bool captions = false;
+    std::string out;
+  };
+  auto o = std::make_shared<Opts>();
+  add_model_options(cmd, o->model);
+  cmd->add_option("--split", o->split, "which split of the config: test (data.test_split) or train")
+      ->check(CLI::IsMember({"test", "train"}));
+  auto* v = cmd->add_flag("--videos", o->videos, "encode the split's videos (ids = video ids)");
+  auto* c = cmd->add_flag("--captions", o->captions,
+                          "encode the split's captions (ids = <video id>#<n>, n from 0)");
+  v->excludes(c);
+  cmd->add_option("--out", o->out, "the index file to write (.safetensors)")->required();
+  cmd->callback([o] {
+    log_to_stderr();
+    if (!o->videos && !o->captions) throw Error("encode: give --videos or --captions");
+    RunConfig cfg = load_cli_config(o->model, "encode");
+    const bool train = o->split == "train";
+    Manifest split = read_dataset(train ? train_dataset_spec(cfg) : test_dataset_spec(cfg));
+    if (o->videos) check_missing_videos(split, cfg.data.on_error);
+    CliModel m = build_cli_model(std::move(cfg), o->model);
+
+    EmbeddingIndex index;
+    std::vector<int64_t> skipped;
+    if (o->videos) {
+      index = encode_video_index(*m.model, split, m.eval, &skipped);
+    } else {
+      index = encode_caption_index(*m.model, split, m.tokenize, m.eval.text_batch_size,
+                                   m.eval.precision);
+    }
+    index.info = model_info(m);
+    index.info["dataset"] = m.cfg.data.dataset;
+    index.info["split"] = train ? m.cfg.data.train_split : m.cfg.data.test_split;
+    index.info["date"] = utc_now();
+    if (!skipped.empty()) {
+      nlohmann::json ids = nlohmann::json::array();
+      for (int64_t i : skipped) ids.push_back(split.videos[static_cast<size_t>(i)].id);
+      index.info["skipped_videos"] = ids;
+    }
+    save_index(o->out, index);
+
+    for (int64_t i : skipped) {
+      const auto& video = split.videos[static_cast<size_t>(i)];
+      std::printf("skipped %s (%s): could not be decoded\n", video.id.c_str(),
+                  video.path.string().c_str());
+    }
+    std::printf("encoded %lld %s (D=%lld) -> %s\n", static_cast<long long>(index.size()),
+                index.kind.c_str(), static_cast<long long>(index.dim()), o->out.c_str());
+  });
 }
 
 }  // namespace mva::cli

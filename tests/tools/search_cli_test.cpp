@@ -1,0 +1,277 @@
+// `mvadapter encode` and `mvadapter search` through the CLI, on a tiny CLIP and the real fixture
+// clips: what search prints must be what the encoded embeddings and a matmul say.
+#include <algorithm>
+#include <fstream>
+#include <numeric>
+#include <regex>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "mvadapter/clip/clip_loader.h"
+#include "mvadapter/clip/clip_model.h"
+#include "mvadapter/config/run_setup.h"
+#include "mvadapter/eval/embedding_index.h"
+#include "mvadapter/model/adapter_checkpoint.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace mva {
+namespace {
+
+std::string cli() {
+  return test::cli_binary().string();
+}
+
+// The tiny fixture CLIP (tests/fixtures/mv_adapter_tiny: width 128, 2 layers, 32 px, D = 32) with
+// its token table grown to the full BPE vocabulary, so real captions can be encoded.
+void write_tiny_clip(const fs::path& out) {
+  auto clip = load_clip(test::fixture_path("mv_adapter_tiny/clip.safetensors"));
+  auto cfg = clip->config();
+  cfg.vocab_size = 49408;
+  torch::manual_seed(0);
+  auto grown = make_random_clip(cfg);
+  {
+    torch::NoGradGuard ng;
+    auto src = clip->named_parameters();
+    for (auto& p : grown->named_parameters()) {
+      const auto& w = src[p.key()];
+      if (p.key() == "token_embedding.weight") {
+        p.value().narrow(0, 0, w.size(0)).copy_(w);
+      } else {
+        p.value().copy_(w);
+      }
+    }
+  }
+  save_clip(*grown, out);
+}
+
+struct Setup {
+  fs::path dir, config;
+  std::vector<std::string> videos;  // file names = ids, sorted
+};
+
+// A JSONL test split over the 8 fixture clips, two captions each.
+Setup make_setup(const std::string& tag) {
+  Setup s;
+  s.dir = test::temp_dir(tag);
+  write_tiny_clip(s.dir / "clip.safetensors");
+  for (const auto& e : fs::directory_iterator(test::fixture_path("video/videos"))) {
+    s.videos.push_back(e.path().filename().string());
+  }
+  std::sort(s.videos.begin(), s.videos.end());
+  std::ofstream test(s.dir / "test.jsonl");
+  for (size_t i = 0; i < s.videos.size(); ++i) {
+    test << nlohmann::json({{"video", s.videos[i]},
+                            {"captions",
+                             {fmt::format("a person in clip number {}", i),
+                              fmt::format("the {} th scene with a red car", i)}}})
+                .dump()
+         << "\n";
+  }
+  s.config = s.dir / "tiny.yaml";
+  std::ofstream(s.config) << fmt::format(
+      R"(model:
+  clip: {dir}/clip.safetensors
+adapters:
+  video: {{mid_dim: 16, heads: 2, calibration_dim: 4}}
+  text: {{mid_dim: 16, heads: 2}}
+  tying: {{mode: scale, layers: [1], factor_dim: 8}}
+data:
+  dataset: jsonl
+  root: {dir}
+  videos: {videos}
+  test_split: test.jsonl
+  frames: 4
+  words: 8
+  size: 32
+  workers: 2
+train:
+  threads: 1
+eval:
+  batch_size: 3
+)",
+      fmt::arg("dir", s.dir.string()),
+      fmt::arg("videos", test::fixture_path("video/videos").string()));
+  return s;
+}
+
+// Runs `args` (stdout only; stderr to a file) and expects exit 0.
+std::string run_ok(const std::string& args) {
+  std::string out;
+  const int rc = test::run_command(cli() + args + " 2>/dev/null", &out);
+  EXPECT_EQ(rc, 0) << args << "\n" << out;
+  return out;
+}
+
+struct Hit {
+  int rank;
+  double score;
+  std::string id, text;
+};
+
+// The result lines of `search` ("  1  0.1234  id[  text]").
+std::vector<Hit> parse_hits(const std::string& out) {
+  static const std::regex line(R"(^\s*(\d+)  (-?\d+\.\d{4})  (\S+)(?:  (.*))?$)");
+  std::vector<Hit> hits;
+  std::istringstream in(out);
+  for (std::string l; std::getline(in, l);) {
+    std::smatch m;
+    if (std::regex_match(l, m, line)) {
+      hits.push_back({std::stoi(m[1]), std::stod(m[2]), m[3], m[4]});
+    }
+  }
+  return hits;
+}
+
+// Rows of `scores` best first (ties to the lower row).
+std::vector<int64_t> order_of(const torch::Tensor& scores) {
+  std::vector<int64_t> rows(static_cast<size_t>(scores.size(0)));
+  std::iota(rows.begin(), rows.end(), 0);
+  auto acc = scores.accessor<float, 1>();
+  std::stable_sort(rows.begin(), rows.end(), [&](int64_t a, int64_t b) { return acc[a] > acc[b]; });
+  return rows;
+}
+
+TEST(SearchCli, CaptionQueryRanksVideosAsTheEmbeddingsSay) {
+  auto s = make_setup("search_cli_text");
+  const fs::path videos = s.dir / "videos.safetensors", captions = s.dir / "captions.safetensors";
+  const std::string base = " " + s.config.string() + " --zero-shot";
+  auto printed = run_ok(" encode" + base + " --videos --out " + videos.string());
+  EXPECT_NE(printed.find("encoded 8 videos (D=32) -> " + videos.string()), std::string::npos)
+      << printed;
+  run_ok(" encode" + base + " --captions --out " + captions.string());
+
+  auto v = load_index(videos);
+  EXPECT_EQ(v.kind, "videos");
+  EXPECT_EQ(v.ids, s.videos);
+  EXPECT_EQ(v.info["adapter"], "zero-shot");
+  EXPECT_EQ(v.info["dataset"], "jsonl");
+  EXPECT_EQ(v.info["split"], "test.jsonl");
+  EXPECT_EQ(v.info["config"], "tiny");
+  auto c = load_index(captions);
+  ASSERT_EQ(c.size(), 16);
+  EXPECT_EQ(c.ids[5], s.videos[2] + "#1");
+  EXPECT_EQ(c.texts[5], "the 2 th scene with a red car");
+
+  // The query is caption row 6 of the split: its embedding against every video.
+  const std::string query = c.texts[6];
+  auto want = torch::matmul(v.emb, c.emb[6]);
+  const auto want_order = order_of(want);
+
+  auto out =
+      run_ok(" search" + base + " --index " + videos.string() + " --top-k 3 \"" + query + "\"");
+  EXPECT_NE(out.find("query: " + query), std::string::npos) << out;
+  auto hits = parse_hits(out);
+  ASSERT_EQ(hits.size(), 3u) << out;
+  for (size_t i = 0; i < hits.size(); ++i) {
+    EXPECT_EQ(hits[i].rank, static_cast<int>(i) + 1);
+    if (i > 0) EXPECT_LE(hits[i].score, hits[i - 1].score) << out;
+    EXPECT_EQ(hits[i].id, v.ids[static_cast<size_t>(want_order[i])]) << out;
+    EXPECT_NEAR(hits[i].score, want[want_order[i]].item<double>(), 5.1e-5) << out;
+  }
+
+  // --json: the same hits, two queries, k above N gives all 8.
+  auto json =
+      nlohmann::json::parse(run_ok(" search" + base + " --index " + videos.string() +
+                                   " --top-k 20 --json \"" + query + "\" \"" + c.texts[0] + "\""));
+  ASSERT_EQ(json.size(), 2u);
+  EXPECT_EQ(json[0]["query"], query);
+  ASSERT_EQ(json[0]["hits"].size(), 8u);
+  EXPECT_EQ(json[1]["hits"].size(), 8u);
+  for (size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(json[0]["hits"][i]["rank"], i + 1);
+    EXPECT_EQ(json[0]["hits"][i]["id"], v.ids[static_cast<size_t>(want_order[i])]);
+    EXPECT_NEAR(json[0]["hits"][i]["score"].get<double>(), want[want_order[i]].item<double>(),
+                1e-5);
+  }
+  EXPECT_EQ(json[1]["hits"][0]["id"],
+            v.ids[static_cast<size_t>(order_of(torch::matmul(v.emb, c.emb[0]))[0])]);
+}
+
+TEST(SearchCli, VideoQueryRanksCaptionsAsTheEmbeddingsSay) {
+  auto s = make_setup("search_cli_video");
+  const fs::path videos = s.dir / "videos.safetensors", captions = s.dir / "captions.safetensors";
+  const std::string base = " " + s.config.string() + " --zero-shot";
+  run_ok(" encode" + base + " --videos --out " + videos.string());
+  run_ok(" encode" + base + " --captions --out " + captions.string());
+  auto v = load_index(videos);
+  auto c = load_index(captions);
+
+  // The file decoded on its own must embed as the loader's batch did.
+  const size_t which = 5;
+  auto want = torch::matmul(c.emb, v.emb[static_cast<int64_t>(which)]);
+  const auto want_order = order_of(want);
+  const auto file = test::fixture_path("video/videos") / s.videos[which];
+  auto out =
+      run_ok(" search" + base + " --index " + captions.string() + " --video " + file.string());
+  auto hits = parse_hits(out);
+  ASSERT_EQ(hits.size(), 5u) << out;  // the default --top-k
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const auto row = static_cast<size_t>(want_order[i]);
+    EXPECT_EQ(hits[i].id, c.ids[row]) << out;
+    EXPECT_EQ(hits[i].text, c.texts[row]) << out;
+    EXPECT_NEAR(hits[i].score, want[want_order[i]].item<double>(), 5.1e-5) << out;
+  }
+}
+
+TEST(SearchCli, BadInputIsOneErrorLine) {
+  auto s = make_setup("search_cli_bad");
+  const fs::path videos = s.dir / "videos.safetensors";
+  const std::string base = " " + s.config.string() + " --zero-shot";
+  run_ok(" encode" + base + " --videos --out " + videos.string());
+
+  struct Case {
+    std::string args, expect;
+  };
+  const fs::path missing = s.dir / "nowhere.safetensors";
+  const std::vector<Case> cases = {
+      {" search" + base + " --index " + missing.string() + " cat",
+       missing.string() + ": index file does not exist"},
+      {" search" + base + " --index " + videos.string() + " --video " +
+           (test::fixture_path("video/videos") / s.videos[0]).string(),
+       "--video searches a captions index, this one holds videos"},
+      {" search " + s.config.string() + " --index " + videos.string() + " cat", "--adapter CKPT"},
+      {" search" + base + " --index " + videos.string(), "give one or more QUERY"},
+      {" encode" + base + " --out x.safetensors", "give --videos or --captions"},
+  };
+  for (const auto& c : cases) {
+    std::string out;
+    EXPECT_EQ(test::run_command(cli() + c.args, &out), 1) << c.args << "\n" << out;
+    EXPECT_EQ(out.rfind("error: ", 0), 0u) << c.args << "\n" << out;
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << c.args << "\n" << out;
+    EXPECT_NE(out.find(c.expect), std::string::npos) << c.args << "\n" << out;
+  }
+
+  // An index of another D: refused, naming both dimensions.
+  EmbeddingIndex other;
+  other.kind = "videos";
+  other.emb = torch::eye(5).narrow(0, 0, 2).contiguous();
+  other.ids = {"a", "b"};
+  save_index(s.dir / "d5.safetensors", other);
+  std::string out;
+  EXPECT_EQ(test::run_command(cli() + " search" + base + " --index " +
+                                  (s.dir / "d5.safetensors").string() + " cat",
+                              &out),
+            1);
+  EXPECT_NE(out.find("the index has D=5 but the model of tiny embeds to D=32"), std::string::npos)
+      << out;
+
+  // Other adapter weights than the index was made with: a warning, and the search still runs.
+  auto model = build_model(load_run_config(s.config));
+  const fs::path adapter = s.dir / "adapter.safetensors";
+  save_adapter_weights(*model, adapter);
+  EXPECT_EQ(test::run_command(cli() + " search " + s.config.string() + " --adapter " +
+                                  adapter.string() + " --index " + videos.string() + " cat",
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("encoded with adapter 'zero-shot'"), std::string::npos) << out;
+  EXPECT_EQ(parse_hits(out).size(), 5u) << out;
+}
+
+}  // namespace
+}  // namespace mva

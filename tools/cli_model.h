@@ -1,0 +1,107 @@
+#pragma once
+// What `encode` and `search` share: a run config and its model from CONFIG + --adapter |
+// --zero-shot, set up as `eval` does, and the provenance an embedding index records about them.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "mvadapter/config/run_setup.h"
+#include "mvadapter/core/error.h"
+#include "mvadapter/core/runtime.h"
+#include "mvadapter/model/adapter_checkpoint.h"
+
+namespace mva::cli {
+
+/// A model ready to embed: the resolved config, the model on its device, the evaluation settings
+/// and the tokenizer, and which weights were loaded.
+struct CliModel {
+  RunConfig cfg;
+  RetrievalModel model{nullptr};
+  EvaluatorOptions eval;
+  TokenizeFn tokenize;
+  std::string adapter;  ///< absolute path of the adapter weights, or "zero-shot"
+};
+
+/// The options every embedding command takes.
+struct ModelArgs {
+  std::string config;
+  std::vector<std::string> overrides;
+  std::string adapter;
+  bool zero_shot = false;
+  std::string device;
+};
+
+/// Sends log lines (decode failures, model warnings) to stderr, so stdout holds only the results
+/// (spdlog's default logger writes to stdout).
+inline void log_to_stderr() {
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "mvadapter", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
+}
+
+/// Registers CONFIG, --set, --adapter, --zero-shot and --device on `cmd`.
+inline void add_model_options(CLI::App* cmd, ModelArgs& a) {
+  cmd->add_option("config", a.config, "run config (YAML)")->required();
+  // One value per --set, so a QUERY after it is not taken as another override.
+  cmd->add_option("--set", a.overrides, "override a config key (repeatable)")
+      ->allow_extra_args(false);
+  auto* adapter = cmd->add_option("--adapter", a.adapter,
+                                  "adapter weights: checkpoints/best.safetensors of a run, or an "
+                                  "official .pth");
+  auto* zs = cmd->add_flag("--zero-shot", a.zero_shot, "plain CLIP, no adapters");
+  adapter->excludes(zs);
+  cmd->add_option("--device", a.device, "cpu, cuda or cuda:N (overrides train.device)");
+}
+
+/// The run config of `a` (zero-shot: no adapters), checked before any weights are read.
+inline RunConfig load_cli_config(const ModelArgs& a, const std::string& command) {
+  if (a.adapter.empty() && !a.zero_shot) {
+    throw Error(fmt::format("{}: give --adapter CKPT (trained weights) or --zero-shot (plain CLIP)",
+                            command));
+  }
+  auto overrides = a.overrides;
+  if (!a.device.empty()) overrides.push_back("train.device=" + a.device);
+  RunConfig cfg = load_run_config(a.config, overrides);
+  if (a.zero_shot) {
+    cfg.model.use_adapters = false;
+    cfg.model.trainable = TrainableSet::kNone;
+  }
+  if (!a.adapter.empty() && !std::filesystem::exists(a.adapter)) {
+    throw Error(fmt::format("--adapter: '{}' does not exist", a.adapter));
+  }
+  return cfg;
+}
+
+/// Builds the model of `cfg` with the weights `a` names, on the configured device.
+inline CliModel build_cli_model(RunConfig cfg, const ModelArgs& a) {
+  CliModel m;
+  set_threads(static_cast<int>(cfg.train.threads));
+  m.eval = evaluator_options(cfg);  // validates device and precision first
+  m.model = build_model(cfg);
+  if (!a.adapter.empty()) load_adapter_weights(*m.model, a.adapter);
+  m.model->to(m.eval.device);
+  m.tokenize = make_tokenize_fn(std::make_shared<const ClipTokenizer>(), cfg.data.words,
+                                m.model->clip->config().vocab_size);
+  m.adapter = a.zero_shot ? "zero-shot" : std::filesystem::weakly_canonical(a.adapter).string();
+  m.cfg = std::move(cfg);
+  return m;
+}
+
+/// Which model an index was made with (the `info` an index records and `search` compares).
+inline nlohmann::json model_info(const CliModel& m) {
+  return {{"config", m.cfg.name},
+          {"adapter", m.adapter},
+          {"arch", m.cfg.model.arch},
+          {"clip", m.cfg.model.clip.empty()
+                       ? std::string()
+                       : std::filesystem::weakly_canonical(m.cfg.model.clip).string()},
+          {"geometry", m.model->clip->config().summary()}};
+}
+
+}  // namespace mva::cli
