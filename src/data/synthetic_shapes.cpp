@@ -476,7 +476,7 @@ std::string readme_text(const ShapesOptions& o, const ShapesSummary& s) {
       "Shapes: {}.\nColours: {}.\n"
       "\n"
       "Layout:\n"
-      "  videos/<id>{}                          the clips\n"
+      "  videos/<id>{}                         the clips\n"
       "  annotations/MSRVTT_data.json            videos and sentences (MSR-VTT format)\n"
       "  annotations/MSRVTT_train.9k.csv         {} training videos ({} per class), {} captions\n"
       "  annotations/MSRVTT_JSFUSION_test.csv    {} test videos, one per (shape, ordered colour\n"
