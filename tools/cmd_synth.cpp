@@ -36,6 +36,8 @@ void add_synth_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--motion", opts->motion,
                 "The shape also moves left/right/up/down and the captions say so");
+  cmd->add_option("--codec", opts->codec,
+                  "mp4v | avc1 (.mp4) | MJPG (.avi); default: the first that this build can write");
   cmd->add_option("--threads", opts->threads, "Encoding threads (0 = all cores)")
       ->capture_default_str();
   cmd->callback([opts, out] {

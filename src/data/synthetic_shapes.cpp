@@ -140,6 +140,18 @@ ShapesVideo plan_video(const ShapesOptions& o, uint64_t index, const ShapesClass
   return v;
 }
 
+struct Codec {
+  std::string fourcc;
+  std::string extension;
+};
+
+const std::vector<Codec>& codecs() {
+  // MPEG-4 part 2 first: present in every FFmpeg build, fast, and exact enough at 32 px; H.264
+  // when it is missing; Motion JPEG in an AVI when no MP4 writer opens at all.
+  static const std::vector<Codec> kCodecs = {{"mp4v", ".mp4"}, {"avc1", ".mp4"}, {"MJPG", ".avi"}};
+  return kCodecs;
+}
+
 #if MVA_WITH_VIDEO
 
 // OpenCV draws with 4 fractional bits, so sub-pixel jitter of position and size is visible.
@@ -216,18 +228,6 @@ uint8_t clamp_u8(int v) {
   return static_cast<uint8_t>(std::clamp(v, 0, 255));
 }
 
-struct Codec {
-  std::string fourcc;
-  std::string extension;
-};
-
-const std::vector<Codec>& codecs() {
-  // MPEG-4 part 2 first: present in every FFmpeg build, fast, and exact enough at 32 px; H.264
-  // when it is missing; Motion JPEG in an AVI when no MP4 writer opens at all.
-  static const std::vector<Codec> kCodecs = {{"mp4v", ".mp4"}, {"avc1", ".mp4"}, {"MJPG", ".avi"}};
-  return kCodecs;
-}
-
 bool open_writer(cv::VideoWriter& w, const fs::path& file, const Codec& c, double fps, int size) {
   const auto& f = c.fourcc;
   return w.open(file.string(), cv::CAP_FFMPEG, cv::VideoWriter::fourcc(f[0], f[1], f[2], f[3]), fps,
@@ -235,9 +235,10 @@ bool open_writer(cv::VideoWriter& w, const fs::path& file, const Codec& c, doubl
          w.isOpened();
 }
 
-// The first codec whose writer opens and writes a frame in `dir`.
-Codec probe_codec(const fs::path& dir, int size) {
+// The first codec (of `wanted`, or of all when empty) whose writer opens and writes in `dir`.
+Codec probe_codec(const fs::path& dir, int size, const std::string& wanted) {
   for (const auto& c : codecs()) {
+    if (!wanted.empty() && c.fourcc != wanted) continue;
     const fs::path probe = dir / (".synth-probe" + c.extension);
     bool ok = false;
     {
@@ -252,6 +253,10 @@ Codec probe_codec(const fs::path& dir, int size) {
     std::error_code ec;
     fs::remove(probe, ec);
     if (ok) return c;
+  }
+  if (!wanted.empty()) {
+    throw Error(fmt::format("{}: --codec {}: this OpenCV/FFmpeg build cannot write it",
+                            dir.string(), wanted));
   }
   throw Error(
       fmt::format("{}: no video writer opens (tried mp4v and avc1 .mp4, MJPG .avi)", dir.string()));
@@ -323,6 +328,19 @@ void render_video(const ShapesOptions& o, uint64_t index, const ShapesVideo& v, 
   if (fs::file_size(file, ec) == 0 || ec) {
     throw Error(fmt::format("{}: the {} writer wrote nothing", file.string(), codec.fourcc));
   }
+}
+
+#else
+
+Codec probe_codec(const fs::path& dir, int, const std::string&) {
+  throw Error(fmt::format("{}: synth needs video support (this build has MVA_WITH_VIDEO=OFF)",
+                          dir.string()));
+}
+
+void render_video(const ShapesOptions&, uint64_t, const ShapesVideo&, const Codec&,
+                  const fs::path& file) {
+  throw Error(fmt::format("{}: synth needs video support (this build has MVA_WITH_VIDEO=OFF)",
+                          file.string()));
 }
 
 #endif  // MVA_WITH_VIDEO
@@ -539,6 +557,12 @@ void validate_shapes_options(const ShapesOptions& o) {
   check_range("shapes", o.shapes, 1, static_cast<int64_t>(shape_names().size()));
   check_range("colors", o.colors, 2, static_cast<int64_t>(color_names().size()));
   check_range("threads", o.threads, 0, 256);
+  if (!o.codec.empty() && o.codec != "mp4v" && o.codec != "avc1" && o.codec != "MJPG") {
+    throw Error(
+        fmt::format("synth: --codec {}: expected mp4v, avc1 or MJPG (or none: the first "
+                    "that works)",
+                    o.codec));
+  }
 }
 
 std::vector<ShapesClass> shapes_classes(int64_t shapes, int64_t colors) {
@@ -597,12 +621,13 @@ DatasetSpec shapes_dataset_spec(const fs::path& out, const std::string& split) {
 ShapesSummary write_shapes_dataset(const fs::path& out, const ShapesOptions& o) {
   validate_shapes_options(o);
 #if !MVA_WITH_VIDEO
+  // Before anything is created on disk.
   throw Error(fmt::format("{}: synth needs video support (this build has MVA_WITH_VIDEO=OFF)",
                           out.string()));
-#else
+#endif
   prepare_out(out);
   const fs::path video_dir = out / "videos";
-  const Codec codec = probe_codec(video_dir, static_cast<int>(o.size));
+  const Codec codec = probe_codec(video_dir, static_cast<int>(o.size), o.codec);
 
   ShapesSummary s;
   s.out = out;
@@ -674,7 +699,6 @@ ShapesSummary write_shapes_dataset(const fs::path& out, const ShapesOptions& o) 
   write_text_atomically(out / "synth.json", synth_json(o, s));
   write_text_atomically(out / "README.txt", readme_text(o, s));
   return s;
-#endif
 }
 
 }  // namespace mva

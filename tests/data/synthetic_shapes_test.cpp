@@ -330,6 +330,36 @@ TEST_F(SyntheticShapes, SameSeedSameBytesAndPixelsOtherSeedDiffers) {
   fs::remove_all(other);
 }
 
+TEST(SyntheticShapesAvi, MjpgFallbackFilesAreFoundAndDecoded) {
+  const fs::path dir = test::temp_dir("synth_avi");
+  ShapesOptions o = small_options(11);
+  o.colors = 2;
+  o.train_per_class = 1;
+  o.codec = "MJPG";
+  write_shapes_dataset(dir, o);
+  DatasetSpec spec = shapes_dataset_spec(dir, "test");
+  spec.require_videos = true;
+  const Manifest m = read_dataset(spec);
+  ASSERT_EQ(m.videos.size(), 4u);  // 2 shapes x 2 ordered pairs
+  for (size_t v = 0; v < m.videos.size(); ++v) {
+    EXPECT_EQ(m.videos[v].path.extension(), ".avi");
+    const auto [shape, from, to] = parse_caption(m.captions[v].text);
+    const ClipFrames clip = load(m.videos[v], 4);
+    ASSERT_EQ(clip.num_sampled, 4);
+    // Where the shape is comes from synth.json, as a user would read it.
+    const auto meta = nlohmann::json::parse(read_text(dir / "synth.json")).at("videos");
+    const auto it = std::find_if(meta.begin(), meta.end(),
+                                 [&](const auto& j) { return j.at("id") == m.videos[v].id; });
+    ASSERT_NE(it, meta.end());
+    const double x = it->at("x0"), y = it->at("y0"), r = it->at("radius");
+    EXPECT_EQ(nearest_colour(box_mean(clip.frames, 0, x, y, 0.5 * r)), from);
+    EXPECT_EQ(nearest_colour(box_mean(clip.frames, 3, x, y, 0.5 * r)), to);
+  }
+  const Manifest pre = read_dataset(shapes_dataset_spec(dir, "pretrain"));
+  EXPECT_TRUE(check_videos_exist(pre).empty());
+  fs::remove_all(dir);
+}
+
 TEST(SyntheticShapesMotion, ShapesMoveTheWayTheCaptionsSay) {
   const fs::path dir = test::temp_dir("synth_motion");
   ShapesOptions o = small_options(3);

@@ -10,7 +10,7 @@
 namespace mva {
 
 /// Settings of the synthetic Shapes dataset (DESIGN.md §7). The field names are the `mvadapter
-/// synth` options; all of them are recorded in synth.json.
+/// synth` options; all but `threads` are recorded in synth.json.
 struct ShapesOptions {
   uint64_t seed = 0;
   int64_t frames = 8;  ///< F: each clip lasts F seconds, so the 1-fps sampler sees F frames
@@ -21,6 +21,8 @@ struct ShapesOptions {
   int64_t colors = 4;            ///< how many of color_names() are used (the first ones)
   bool motion = false;           ///< the shape also moves left/right/up/down and captions say so
   int threads = 0;  ///< encoding threads (0 = all cores); the output never depends on it
+  /// mp4v | avc1 (.mp4) | MJPG (.avi); empty: the first of these whose writer opens.
+  std::string codec;
 };
 
 /// One class of the dataset: a shape that changes from one colour to another.
