@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.h"
+#include "mvadapter/clip/clip_loader.h"
 #include "mvadapter/config/run_setup.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
@@ -39,6 +40,112 @@ void log_to_run_dir(const std::filesystem::path& run_dir) {
 
 }  // namespace
 
+void run_training(const TrainInvocation& inv) {
+  auto overrides = inv.overrides;
+  if (!inv.device.empty()) overrides.push_back("train.device=" + inv.device);
+  RunConfig cfg;
+  std::filesystem::path run_dir;
+  const bool resume = !inv.resume.empty();
+  if (resume) {
+    run_dir = inv.resume;
+    const auto saved = run_dir / "config.yaml";
+    if (!std::filesystem::exists(saved)) {
+      throw Error(
+          fmt::format("--resume {}: no config.yaml there (not a run directory)", run_dir.string()));
+    }
+    cfg = load_run_config(saved, overrides);
+    if (!inv.config.empty()) {
+      auto given = load_run_config(inv.config, overrides);
+      given.train.output_dir = cfg.train.output_dir;
+      given.name = cfg.name;
+      auto diff = config_differences(cfg, given);
+      // The device may change between sessions; everything else shapes the result.
+      diff.erase(std::remove(diff.begin(), diff.end(), "train.device"), diff.end());
+      if (!diff.empty()) {
+        throw Error(fmt::format(
+            "--resume {}: {} differs from the run's config.yaml in: {} (resume with the run's "
+            "own config, or start a new run)",
+            run_dir.string(), inv.config, fmt::join(diff, ", ")));
+      }
+    }
+  } else {
+    if (inv.config.empty())
+      throw Error(fmt::format("{}: give a CONFIG file (or --resume RUN)",
+                              inv.pretrain ? "pretrain" : "train"));
+    cfg = load_run_config(inv.config, overrides);
+    run_dir = run_directory(cfg);
+    if (std::filesystem::exists(Trainer::state_path(run_dir))) {
+      throw Error(fmt::format(
+          "{}: a run already exists there; continue it with --resume {}, or choose another "
+          "folder with --set train.output_dir=DIR",
+          run_dir.string(), run_dir.string()));
+    }
+  }
+  std::filesystem::create_directories(run_dir);
+  log_to_run_dir(run_dir);
+  const int threads = set_threads(static_cast<int>(cfg.train.threads));
+
+  auto options = trainer_options(cfg, run_dir);  // validates device and precision first
+  options.stop_after_epochs = inv.stop_after_epochs;
+  options.progress = !inv.quiet;
+  auto model = build_model(cfg);
+  auto tokenizer = std::make_shared<const ClipTokenizer>();
+  auto tokenize = make_tokenize_fn(tokenizer, cfg.data.words, model->clip->config().vocab_size);
+
+  Manifest train_set = read_dataset(train_dataset_spec(cfg));
+  check_missing_videos(train_set, cfg.data.on_error);
+  auto loader_opts = train_loader_options(cfg);
+  loader_opts.drop_last = true;  // as CLIP4Clip: a tiny last batch gives a weak contrastive loss
+  if (static_cast<int64_t>(train_set.captions.size()) < loader_opts.batch_size) {
+    loader_opts.drop_last = false;
+  }
+  VideoLoader loader(std::move(train_set), loader_opts, tokenize);
+  std::unique_ptr<Evaluator> evaluator;
+  if (!inv.pretrain) {
+    Manifest test_set = read_dataset(test_dataset_spec(cfg));
+    check_missing_videos(test_set, cfg.data.on_error);
+    evaluator = std::make_unique<Evaluator>(std::move(test_set), evaluator_options(cfg), tokenize);
+  }
+  options.run_info["command"] = inv.pretrain ? "pretrain" : "train";
+  spdlog::info("run {} in {}: {} on {} ({} threads), {} training samples, {} test videos", cfg.name,
+               run_dir.string(), cfg.data.dataset, options.device.str(), threads,
+               loader.epoch_order(0).size(), evaluator ? evaluator->manifest().videos.size() : 0);
+  spdlog::info("{}", parameter_report(*model).to_string());
+
+  Trainer trainer(model, loader, evaluator.get(), options);
+  std::signal(SIGINT, on_sigint);
+  auto summary = trainer.run(resume);
+  std::signal(SIGINT, SIG_DFL);
+  if (summary.interrupted) {
+    std::printf(
+        "stopped after %lld of %lld epochs; training state: %s\ncontinue with: "
+        "mvadapter train --resume %s\n",
+        static_cast<long long>(summary.epochs_done), static_cast<long long>(cfg.train.epochs),
+        summary.state_path.string().c_str(), run_dir.string().c_str());
+    if (inv.stop_after_epochs == 0 || summary.epochs_done < inv.stop_after_epochs)
+      throw ExitStatus{130};
+    return;
+  }
+  if (inv.pretrain) {
+    // The product of pre-training is a CLIP like a released one (OpenAI names, no adapters).
+    const auto clip_path = run_dir / "clip.safetensors";
+    save_clip(*model->clip, clip_path,
+              {{"format", "mvadapter-clip"},
+               {"arch", cfg.model.arch},
+               {"steps", std::to_string(summary.steps)},
+               {"config", to_yaml(cfg)}});
+    std::printf("CLIP weights: %s\n", clip_path.string().c_str());
+    if (!inv.clip_out.empty()) {
+      save_clip(*model->clip, inv.clip_out,
+                {{"format", "mvadapter-clip"}, {"arch", cfg.model.arch}});
+      std::printf("CLIP weights: %s\n", inv.clip_out.c_str());
+    }
+  }
+  if (summary.final_eval) std::printf("%s\n", summary.final_eval->metrics.summary().c_str());
+  std::printf("run directory: %s (results.json, report.html, checkpoints/best.safetensors)\n",
+              run_dir.string().c_str());
+}
+
 void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "train",
@@ -46,108 +153,16 @@ void add_train_command(CLI::App& app) {
       "evaluating after every epoch. Writes a run directory (config.yaml, train.log, "
       "metrics.jsonl, checkpoints/, state/, results.json, report.html). Ctrl-C saves the "
       "training state; --resume RUN continues it.");
-  struct Opts {
-    std::string config;
-    std::vector<std::string> overrides;
-    std::string resume;
-    std::string device;
-    int64_t stop_after = 0;
-    bool quiet = false;
-  };
-  auto o = std::make_shared<Opts>();
+  auto o = std::make_shared<TrainInvocation>();
   cmd->add_option("config", o->config, "run config (YAML); optional with --resume");
   cmd->add_option("--set", o->overrides, "override a config key: --set train.lr=1e-5 (repeatable)");
   cmd->add_option("--resume", o->resume, "run directory to continue from its saved training state");
   cmd->add_option("--device", o->device, "cpu, cuda or cuda:N (overrides train.device)");
-  cmd->add_option("--stop-after-epochs", o->stop_after,
+  cmd->add_option("--stop-after-epochs", o->stop_after_epochs,
                   "save the training state and stop once this many epochs are done (continue "
                   "later with --resume)");
   cmd->add_flag("--quiet", o->quiet, "no progress line");
-  cmd->callback([o] {
-    auto overrides = o->overrides;
-    if (!o->device.empty()) overrides.push_back("train.device=" + o->device);
-    RunConfig cfg;
-    std::filesystem::path run_dir;
-    const bool resume = !o->resume.empty();
-    if (resume) {
-      run_dir = o->resume;
-      const auto saved = run_dir / "config.yaml";
-      if (!std::filesystem::exists(saved)) {
-        throw Error(fmt::format("--resume {}: no config.yaml there (not a run directory)",
-                                run_dir.string()));
-      }
-      cfg = load_run_config(saved, overrides);
-      if (!o->config.empty()) {
-        auto given = load_run_config(o->config, overrides);
-        given.train.output_dir = cfg.train.output_dir;
-        given.name = cfg.name;
-        auto diff = config_differences(cfg, given);
-        // The device may change between sessions; everything else shapes the result.
-        diff.erase(std::remove(diff.begin(), diff.end(), "train.device"), diff.end());
-        if (!diff.empty()) {
-          throw Error(fmt::format(
-              "--resume {}: {} differs from the run's config.yaml in: {} (resume with the run's "
-              "own config, or start a new run)",
-              run_dir.string(), o->config, fmt::join(diff, ", ")));
-        }
-      }
-    } else {
-      if (o->config.empty()) throw Error("train: give a CONFIG file (or --resume RUN)");
-      cfg = load_run_config(o->config, overrides);
-      run_dir = run_directory(cfg);
-      if (std::filesystem::exists(Trainer::state_path(run_dir))) {
-        throw Error(fmt::format(
-            "{}: a run already exists there; continue it with --resume {}, or choose another "
-            "folder with --set train.output_dir=DIR",
-            run_dir.string(), run_dir.string()));
-      }
-    }
-    std::filesystem::create_directories(run_dir);
-    log_to_run_dir(run_dir);
-    const int threads = set_threads(static_cast<int>(cfg.train.threads));
-
-    auto options = trainer_options(cfg, run_dir);  // validates device and precision first
-    options.stop_after_epochs = o->stop_after;
-    options.progress = !o->quiet;
-    auto model = build_model(cfg);
-    auto tokenizer = std::make_shared<const ClipTokenizer>();
-    auto tokenize = make_tokenize_fn(tokenizer, cfg.data.words, model->clip->config().vocab_size);
-
-    Manifest train_set = read_dataset(train_dataset_spec(cfg));
-    check_missing_videos(train_set, cfg.data.on_error);
-    auto loader_opts = train_loader_options(cfg);
-    loader_opts.drop_last = true;  // as CLIP4Clip: a tiny last batch gives a weak contrastive loss
-    if (static_cast<int64_t>(train_set.captions.size()) < loader_opts.batch_size) {
-      loader_opts.drop_last = false;
-    }
-    VideoLoader loader(std::move(train_set), loader_opts, tokenize);
-    Manifest test_set = read_dataset(test_dataset_spec(cfg));
-    check_missing_videos(test_set, cfg.data.on_error);
-    auto evaluator =
-        std::make_unique<Evaluator>(std::move(test_set), evaluator_options(cfg), tokenize);
-    options.run_info["command"] = "train";
-    spdlog::info("run {} in {}: {} on {} ({} threads), {} training samples, {} test videos",
-                 cfg.name, run_dir.string(), cfg.data.dataset, options.device.str(), threads,
-                 loader.epoch_order(0).size(), evaluator->manifest().videos.size());
-    spdlog::info("{}", parameter_report(*model).to_string());
-
-    Trainer trainer(model, loader, evaluator.get(), options);
-    std::signal(SIGINT, on_sigint);
-    auto summary = trainer.run(resume);
-    std::signal(SIGINT, SIG_DFL);
-    if (summary.interrupted) {
-      std::printf(
-          "stopped after %lld of %lld epochs; training state: %s\ncontinue with: "
-          "mvadapter train --resume %s\n",
-          static_cast<long long>(summary.epochs_done), static_cast<long long>(cfg.train.epochs),
-          summary.state_path.string().c_str(), run_dir.string().c_str());
-      if (o->stop_after == 0 || summary.epochs_done < o->stop_after) throw ExitStatus{130};
-      return;
-    }
-    if (summary.final_eval) std::printf("%s\n", summary.final_eval->metrics.summary().c_str());
-    std::printf("run directory: %s (results.json, report.html, checkpoints/best.safetensors)\n",
-                run_dir.string().c_str());
-  });
+  cmd->callback([o] { run_training(*o); });
 }
 
 }  // namespace mva::cli

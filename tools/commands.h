@@ -1,5 +1,9 @@
 #pragma once
+
 #include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
 
 namespace mva::cli {
 
@@ -8,6 +12,19 @@ namespace mva::cli {
 struct ExitStatus {
   int code;
 };
+
+// What `train` and `pretrain` were asked to do (they share one implementation, cmd_train.cpp).
+struct TrainInvocation {
+  std::string config;
+  std::vector<std::string> overrides;
+  std::string resume;
+  std::string device;
+  int64_t stop_after_epochs = 0;
+  bool quiet = false;
+  bool pretrain = false;  // no evaluation; the CLIP itself is the product (saved with OpenAI names)
+  std::string clip_out;   // pretrain: also write the CLIP here
+};
+void run_training(const TrainInvocation& inv);
 
 // One function per subcommand (tools/cmd_<name>.cpp): registers its options on `app` and sets the
 // callback that calls the library. main.cpp holds only the table of these.
@@ -30,6 +47,7 @@ void add_search_command(
     CLI::App& app);  // search: Search an embedding index with a text query or a video
 void add_synth_command(CLI::App& app);     // synth: Write the synthetic Shapes video dataset
 void add_pretrain_command(CLI::App& app);  // pretrain: Pre-train a small CLIP on image-text pairs
+void add_compare_command(CLI::App& app);   // compare: one Markdown table of several runs
 void add_version_command(CLI::App& app);
 
 }  // namespace mva::cli

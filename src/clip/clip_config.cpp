@@ -73,10 +73,22 @@ ClipConfig ClipConfig::named(const std::string& arch) {
     c.vision_patch_size = 14;
     c.transformer_width = 768;
     c.transformer_heads = 12;
+  } else if (arch == "Tiny-32") {
+    // The embedded demo's CLIP (DESIGN.md §7): pre-trained from scratch by `mvadapter pretrain`
+    // on 32 px frames in minutes on a CPU. Not a released model.
+    c.embed_dim = 128;
+    c.image_resolution = 32;
+    c.vision_layers = 4;
+    c.vision_width = 128;
+    c.vision_patch_size = 8;
+    c.context_length = 16;
+    c.transformer_width = 128;
+    c.transformer_heads = 2;
+    c.transformer_layers = 4;
   } else {
     throw Error(
-        fmt::format("arch '{}': unknown CLIP architecture (expected ViT-B/32, ViT-B/16 or "
-                    "ViT-L/14)",
+        fmt::format("arch '{}': unknown CLIP architecture (expected ViT-B/32, ViT-B/16, "
+                    "ViT-L/14 or Tiny-32)",
                     arch));
   }
   return c;

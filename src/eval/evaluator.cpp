@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mvadapter/core/error.h"
+#include "mvadapter/core/progress.h"
 
 namespace mva {
 namespace {
@@ -66,7 +67,9 @@ EncodedSplit Evaluator::encode(RetrievalModelImpl& model) {
   const int64_t skipped_before = loader_->stats().samples_skipped;
   std::vector<torch::Tensor> video_parts;
   std::vector<int64_t> row_of_video(m.videos.size(), -1);
+  Progress progress("encode videos", static_cast<int64_t>(m.videos.size()), options_.progress);
   while (auto batch = loader_->next()) {
+    progress.update(loader_->position());
     auto frames = batch->frames.to(device);
     auto mask = batch->frame_mask.to(device);
     torch::Tensor emb;
@@ -85,6 +88,7 @@ EncodedSplit Evaluator::encode(RetrievalModelImpl& model) {
     throw Error(fmt::format("evaluation split '{}' of {}: none of its {} videos could be decoded",
                             m.split, m.dataset, m.videos.size()));
   }
+  progress.finish();
   out.video_emb = torch::cat(video_parts);
   for (size_t v = 0; v < m.videos.size(); ++v) {
     if (row_of_video[v] < 0) out.skipped_videos.push_back(static_cast<int64_t>(v));

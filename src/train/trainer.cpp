@@ -9,34 +9,11 @@
 #include <spdlog/spdlog.h>
 
 #include "mvadapter/core/error.h"
+#include "mvadapter/core/progress.h"
 #include "mvadapter/io/atomic_file.h"
 #include "mvadapter/io/safetensors.h"
 #include "mvadapter/model/adapter_checkpoint.h"
-
-// TEMPORARY until core/progress.h and train/run_report.h land (being written in parallel).
-#if __has_include("mvadapter/core/progress.h")
-#include "mvadapter/core/progress.h"
-#else
-namespace mva {
-struct Progress {
-  Progress(std::string, int64_t, bool) {}
-  void update(int64_t) {}
-  void finish() {}
-};
-}  // namespace mva
-#endif
-#if __has_include("mvadapter/train/run_report.h")
 #include "mvadapter/train/run_report.h"
-#else
-namespace mva {
-struct MetricsLog {
-  explicit MetricsLog(const std::filesystem::path& p) : out(p, std::ios::app) {}
-  void append(const nlohmann::json& j) { out << j.dump() << "\n" << std::flush; }
-  std::ofstream out;
-};
-inline void write_run_report(const std::filesystem::path&) {}
-}  // namespace mva
-#endif
 
 namespace mva {
 
@@ -101,8 +78,11 @@ Trainer::Trainer(RetrievalModel model, VideoLoader& train_loader, Evaluator* eva
   }
   check_precision(options_.precision, options_.device, "train.precision");
   model_->to(options_.device);
-  const int64_t total = std::max<int64_t>(1, steps_per_epoch() * options_.epochs);
-  optimizer_ = std::make_unique<Optimizer>(*model_, options_.optimizer, total);
+  // epochs 0 only evaluates (zero-shot): nothing may train, so there is no optimiser.
+  if (options_.epochs > 0) {
+    const int64_t total = std::max<int64_t>(1, steps_per_epoch() * options_.epochs);
+    optimizer_ = std::make_unique<Optimizer>(*model_, options_.optimizer, total);
+  }
 }
 
 int64_t Trainer::steps_per_epoch() const {
@@ -249,6 +229,10 @@ TrainSummary Trainer::run(bool resume) {
 
   Position pos;
   TrainSummary summary;
+  if (resume && !optimizer_) {
+    throw Error(fmt::format("--resume {}: train.epochs is 0, nothing to resume",
+                            options_.run_dir.string()));
+  }
   if (resume) {
     pos = load_state(&best_json_);
     spdlog::info("resuming {} at epoch {} sample {} (step {} of {})", options_.run_dir.string(),
@@ -277,7 +261,7 @@ TrainSummary Trainer::run(bool resume) {
     model_->train();
     optimizer_->zero_grad();
     Progress progress(fmt::format("epoch {}/{}", epoch + 1, options_.epochs), samples_epoch,
-                      options_.progress);
+                      options_.progress, epoch == pos.epoch ? pos.sample : 0);
     double epoch_loss = 0.0, window_loss = 0.0, grad_norm = 0.0;
     int64_t epoch_micro = 0, window_micro = 0, pending = 0, window_steps = 0;
     const auto window_start = Clock::now();

@@ -25,7 +25,8 @@ struct ClipConfig {
 
   /// The geometry of OpenAI-named weights; throws Error naming `source` and the missing tensor.
   static ClipConfig from_weights(const TensorMap& weights, const std::string& source);
-  /// A released architecture by name: "ViT-B/32", "ViT-B/16", "ViT-L/14" (also "ViT-B-16", "v16").
+  /// A released architecture by name: "ViT-B/32", "ViT-B/16", "ViT-L/14" (also "ViT-B-16", "v16"),
+  /// or "Tiny-32", the 32 px CLIP the embedded demo pre-trains.
   static ClipConfig named(const std::string& arch);
   /// "width 768, 12 layers, patch 16, 224 px | text width 512, 12 layers, ctx 77 | embed 512".
   std::string summary() const;
