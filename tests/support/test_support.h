@@ -10,7 +10,7 @@
 
 namespace mva::test {
 
-/// tests/fixtures/<name> (the repository's own copy; tests never read ../shared).
+/// tests/fixtures/<name>: the repository's own copy of the golden files (no path outside the repo).
 std::filesystem::path fixture_path(const std::string& name = "");
 
 /// A golden-tensor fixture folder: its config.json and io.safetensors.
