@@ -256,6 +256,26 @@ TrainSummary Trainer::run(bool resume) {
     summary.state_path = state_path(options_.run_dir);
   };
 
+  // One metrics.jsonl line per evaluation; results.json + report.html after each epoch and at
+  // the end.
+  auto log_eval = [&](int64_t epoch_done) {
+    log.append({{"kind", "eval"},
+                {"epoch", epoch_done},
+                {"step", pos.step},
+                {"time_s", elapsed_before + seconds_since(t0)},
+                {"eval_seconds", summary.final_eval->seconds},
+                {"skipped_videos", summary.final_eval->skipped_videos},
+                {"metrics", summary.final_eval->metrics.to_json()}});
+  };
+  auto publish = [&] {
+    write_results(summary, pos, elapsed_before + seconds_since(t0));
+    try {
+      write_run_report(options_.run_dir);
+    } catch (const std::exception& e) {
+      spdlog::warn("report.html not written: {}", e.what());
+    }
+  };
+
   for (int64_t epoch = pos.epoch; epoch < options_.epochs; ++epoch) {
     loader_.start_epoch(epoch, epoch == pos.epoch ? pos.sample : 0);
     model_->train();
@@ -365,13 +385,7 @@ TrainSummary Trainer::run(bool resume) {
       summary.final_eval = evaluator_->evaluate(*model_);
       const auto& m = summary.final_eval->metrics;
       spdlog::info("epoch {} eval: {}", epoch + 1, m.summary());
-      log.append({{"kind", "eval"},
-                  {"epoch", epoch + 1},
-                  {"step", pos.step},
-                  {"time_s", elapsed_before + seconds_since(t0)},
-                  {"eval_seconds", summary.final_eval->seconds},
-                  {"skipped_videos", summary.final_eval->skipped_videos},
-                  {"metrics", m.to_json()}});
+      log_eval(epoch + 1);
       meta["metrics"] = m.to_json().dump();
       if (selection_score(m) > pos.best_score) {
         pos.best_score = selection_score(m);
@@ -393,12 +407,7 @@ TrainSummary Trainer::run(bool resume) {
     finish_state(pos);
     summary.epochs_done = epoch + 1;
     summary.steps = pos.step;
-    write_results(summary, pos, elapsed_before + seconds_since(t0));
-    try {
-      write_run_report(options_.run_dir);
-    } catch (const std::exception& e) {
-      spdlog::warn("report.html not written: {}", e.what());
-    }
+    publish();
     const bool stop_here =
         options_.stop_after_epochs > 0 && epoch + 1 >= options_.stop_after_epochs && !last_epoch;
     if (stop_requested_.load() || stop_here) {
@@ -413,13 +422,7 @@ TrainSummary Trainer::run(bool resume) {
   // epochs == 0 (evaluate only) or a resumed run that had already finished its epochs.
   if (!summary.final_eval && evaluator_) {
     summary.final_eval = evaluator_->evaluate(*model_);
-    log.append({{"kind", "eval"},
-                {"epoch", pos.epoch},
-                {"step", pos.step},
-                {"time_s", elapsed_before + seconds_since(t0)},
-                {"eval_seconds", summary.final_eval->seconds},
-                {"skipped_videos", summary.final_eval->skipped_videos},
-                {"metrics", summary.final_eval->metrics.to_json()}});
+    log_eval(pos.epoch);
     if (best_json_.is_null()) {
       best_json_ = summary.final_eval->metrics.to_json();
       summary.best = summary.final_eval->metrics;
@@ -427,12 +430,7 @@ TrainSummary Trainer::run(bool resume) {
   }
   summary.epochs_done = pos.epoch;
   summary.steps = pos.step;
-  write_results(summary, pos, elapsed_before + seconds_since(t0));
-  try {
-    write_run_report(options_.run_dir);
-  } catch (const std::exception& e) {
-    spdlog::warn("report.html not written: {}", e.what());
-  }
+  publish();
   return summary;
 }
 
