@@ -1,5 +1,6 @@
 #include "mvadapter/core/runtime.h"
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -31,8 +32,31 @@ int set_threads(int n) {
   // LibTorch on this platform starts with one intra-op thread; without this call every
   // matmul runs on a single core.
   if (n <= 0) n = hardware_threads();
+  if (blas_owns_threads(n)) return n;
   torch::set_num_threads(n);
   return torch::get_num_threads();
+}
+
+bool blas_owns_threads(int n) {
+  // Debian's LibTorch calls OpenBLAS built with its own pthread pool. With an OpenMP intra-op
+  // pool as well, each pool spin-waits while the other works: a training step of a
+  // transformer ran 1.7-1.9x slower than with one pool (bench/RESULTS.md, "thread pools").
+  // GEMMs dominate these models, so the cores go to OpenBLAS and LibTorch runs one thread.
+  // MVA_THREADING=omp keeps both pools (for comparison).
+  if (const char* env = std::getenv("MVA_THREADING"); env != nullptr && std::string(env) == "omp") {
+    return false;
+  }
+  using GetParallel = int (*)();
+  using SetThreads = void (*)(int);
+  auto get_parallel = reinterpret_cast<GetParallel>(::dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  auto set_blas = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  constexpr int kOpenBlasPthreads = 1;  // 0: sequential build, 2: OpenMP build (shares LibTorch's)
+  if (get_parallel == nullptr || set_blas == nullptr || get_parallel() != kOpenBlasPthreads) {
+    return false;
+  }
+  set_blas(n);
+  torch::set_num_threads(1);
+  return true;
 }
 
 namespace {

@@ -218,17 +218,25 @@ RetrievalRanks compute_retrieval_ranks(const torch::Tensor& sim,
   // T2V, and the best own-caption score of every video for V2T.
   RetrievalRanks ranks;
   ranks.t2v = torch::empty({nc}, torch::kLong);
-  auto best_own = torch::full({nv}, -kInf, dtype);
+  // A plain loop rather than scatter_reduce_(amax), which LibTorch 1.13 flags as beta with a
+  // warning on stderr; the scores are exact in double, so the maximum is the same.
+  std::vector<double> best_own(static_cast<size_t>(nv), -kInf);
   for (int64_t a = 0; a < nc; a += chunk) {
     const int64_t b = std::min(nc, a + chunk);
     auto rows = load_rows(sim, a, b, dtype);
     auto g = gt.slice(0, a, b).unsqueeze(1);
     auto t2v = scorer.t2v(rows);
     ranks.t2v.slice(0, a, b).copy_((t2v > t2v.gather(1, g)).sum(1));
-    auto v2t = scorer.v2t(rows);
-    best_own.scatter_reduce_(0, g.squeeze(1), v2t.gather(1, g).squeeze(1), "amax");
+    auto own = scorer.v2t(rows).gather(1, g).squeeze(1).to(torch::kDouble).contiguous();
+    auto video = g.squeeze(1).contiguous();
+    const auto* own_p = own.data_ptr<double>();
+    const auto* video_p = video.data_ptr<int64_t>();
+    for (int64_t i = 0; i < b - a; ++i) {
+      auto& best = best_own[static_cast<size_t>(video_p[i])];
+      best = std::max(best, own_p[i]);
+    }
   }
-  const auto best_row = best_own.unsqueeze(0);
+  const auto best_row = torch::tensor(best_own, torch::kDouble).to(dtype).unsqueeze(0);
 
   // An own caption can never beat its video's best, so counting over all captions (standard) or
   // over all videos (official) needs no mask for the ground truth.

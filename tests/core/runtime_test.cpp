@@ -1,5 +1,7 @@
 #include "mvadapter/core/runtime.h"
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 
 #include <torch/torch.h>
@@ -16,6 +18,29 @@ TEST(Runtime, EnvironmentOverridesRequestedThreads) {
   EXPECT_EQ(set_threads(1), 2);
   ::setenv("MVA_THREADS", "1", 1);
   EXPECT_EQ(set_threads(8), 1);
+}
+
+TEST(Runtime, OnePoolOwnsTheCoresWithPthreadOpenBlas) {
+  using GetInt = int (*)();
+  auto get_parallel = reinterpret_cast<GetInt>(::dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  auto get_blas = reinterpret_cast<GetInt>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  const bool pthread_openblas = get_parallel != nullptr && get_parallel() == 1;
+  ::setenv("MVA_THREADS", "2", 1);
+  ::unsetenv("MVA_THREADING");
+  EXPECT_EQ(set_threads(0), 2);
+  if (pthread_openblas) {
+    EXPECT_EQ(torch::get_num_threads(), 1);
+    ASSERT_NE(get_blas, nullptr);
+    EXPECT_EQ(get_blas(), 2);
+  } else {
+    EXPECT_EQ(torch::get_num_threads(), 2);
+  }
+  ::setenv("MVA_THREADING", "omp", 1);
+  EXPECT_EQ(set_threads(0), 2);
+  EXPECT_EQ(torch::get_num_threads(), 2);
+  ::unsetenv("MVA_THREADING");
+  ::setenv("MVA_THREADS", "1", 1);
+  set_threads(0);
 }
 
 TEST(Runtime, BadThreadVariableIsAnError) {

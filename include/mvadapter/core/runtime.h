@@ -5,7 +5,13 @@ namespace mva {
 
 /// Sets LibTorch's intra-op thread count. n <= 0 means "all cores"; the environment variable
 /// MVA_THREADS, when set, wins over n (tests and CI pin it). Returns the count now in force.
+/// Where OpenBLAS runs its own pthread pool (Debian's LibTorch), the n threads go to OpenBLAS
+/// and LibTorch's intra-op pool gets one (see blas_owns_threads).
 int set_threads(int n);
+
+/// Gives n threads to OpenBLAS and one to LibTorch when the BLAS is OpenBLAS with its own
+/// pthread pool and MVA_THREADING is not "omp"; returns whether it did.
+bool blas_owns_threads(int n);
 
 /// Number of hardware threads, at least 1.
 int hardware_threads();
