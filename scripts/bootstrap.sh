@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages mvadapter needs (only the missing ones), then configures and builds.
 # Idempotent: a second run installs nothing and rebuilds only what changed.
-#   scripts/bootstrap.sh [BUILD_DIR]      (default: build)
+#   scripts/bootstrap.sh [BUILD_DIR] [TARGET...]   (default: build, every target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
+shift || true
+TARGETS=()
+for t in "$@"; do TARGETS+=(--target "$t"); done
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
@@ -39,4 +42,4 @@ if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi
 # Two jobs: each torch translation unit needs ~1.5 GB of memory while compiling.
-cmake --build "$BUILD_DIR" -j "${MVA_BUILD_JOBS:-2}"
+cmake --build "$BUILD_DIR" -j "${MVA_BUILD_JOBS:-2}" "${TARGETS[@]}"

@@ -7,23 +7,12 @@
 
 #include "cli_model.h"
 #include "commands.h"
+#include "mvadapter/core/clock.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/data/dataset_readers.h"
 #include "mvadapter/eval/embedding_index.h"
 
 namespace mva::cli {
-namespace {
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-}  // namespace
 
 void add_encode_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(

@@ -28,11 +28,13 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--train-per-class", opts->train_per_class,
                   "Training videos per (shape, ordered colour pair)")
       ->capture_default_str();
-  cmd->add_option("--shapes", opts->shapes,
-                  "How many shapes (circle, square, triangle, cross, diamond, star, ring)")
+  cmd->add_option(
+         "--shapes", opts->shapes,
+         "How many shapes, the first of: circle, cross, triangle, square, diamond, star, ring")
       ->capture_default_str();
-  cmd->add_option("--colors", opts->colors,
-                  "How many colours (red, green, blue, yellow, magenta, cyan, orange, white)")
+  cmd->add_option(
+         "--colors", opts->colors,
+         "How many colours, the first of: red, green, blue, yellow, magenta, cyan, orange, white")
       ->capture_default_str();
   cmd->add_flag("--motion", opts->motion,
                 "The shape also moves left/right/up/down and the captions say so");

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "mvadapter/core/clock.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/progress.h"
 #include "mvadapter/io/atomic_file.h"
@@ -189,15 +190,6 @@ std::string scalar_text(const ojson& v) {
     return "[" + out + "]";
   }
   return v.dump();
-}
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
 }
 
 // ---- SVG line charts --------------------------------------------------------------------------
@@ -700,7 +692,7 @@ std::string render_run_report(const fs::path& run_dir) {
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
       "<title>{0} &middot; mvadapter run report</title>\n<style>\n{1}</style>\n</head>\n<body>\n"
       "<h1>Run report: {0}</h1>\n<p class=\"sub\">{2} &middot; written {3}</p>\n",
-      html_escape(name), kStyle, html_escape(run.dir.string()), utc_now());
+      html_escape(name), kStyle, html_escape(run.dir.string()), utc_now_readable());
 
   html += results_section(run, evals);
   if (!run.metrics_present) {

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "mvadapter/core/clock.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/progress.h"
 #include "mvadapter/io/atomic_file.h"
@@ -26,15 +27,6 @@ namespace fs = std::filesystem;
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // Best epoch: highest T2V R@1, ties broken by T2V RSum (R@1 + R@5 + R@10 <= 300).

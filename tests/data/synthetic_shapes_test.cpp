@@ -38,7 +38,7 @@ std::string read_text(const fs::path& p) {
 // colour before the switch first.
 std::tuple<std::string, std::string, std::string> parse_caption(const std::string& caption) {
   std::string shape;
-  for (const char* s : {"circle", "square"}) {
+  for (const char* s : {"circle", "cross"}) {
     if (caption.find(s) != std::string::npos) shape = s;
   }
   std::vector<std::pair<size_t, std::string>> colours;
@@ -58,7 +58,7 @@ ShapesOptions small_options(uint64_t seed) {
   o.fps = 2;
   o.size = 32;
   o.train_per_class = 2;
-  o.shapes = 2;  // circle, square: their centre is always inside the shape
+  o.shapes = 2;  // circle, cross: their centre is always inside the shape
   o.colors = 3;  // red, green, blue: 6 ordered pairs
   return o;
 }
@@ -130,24 +130,24 @@ TEST(ShapesHelpers, ClassesAreEveryShapeWithEveryOrderedPairOfDistinctColours) {
     seen.insert({c.shape, c.color_from, c.color_to});
   }
   EXPECT_EQ(seen.size(), 12u);
-  EXPECT_EQ(shapes_classes(6, 4).size(), 72u);  // the default test set
+  EXPECT_EQ(shapes_classes(3, 6).size(), 90u);  // the default test set
 }
 
 TEST(ShapesHelpers, CaptionsStateTheOrderOfTheColours) {
   const auto names = shape_names();
   const auto colours = color_names();
-  ASSERT_EQ(names[1], "square");
+  ASSERT_EQ(names[3], "square");
   ASSERT_EQ(colours[0], "red");
   ASSERT_EQ(colours[2], "blue");
-  const auto captions = change_captions({1, 0, 2});
+  const auto captions = change_captions({3, 0, 2});
   for (const char* want : {"a square changes from red to blue", "the red square becomes blue",
                            "a square is red then blue", "a red square turns blue"}) {
     EXPECT_NE(std::find(captions.begin(), captions.end(), want), captions.end()) << want;
   }
-  const auto moving = change_captions({1, 0, 2}, "left");
+  const auto moving = change_captions({3, 0, 2}, "left");
   EXPECT_NE(std::find(moving.begin(), moving.end(), "a red square moving left turns blue"),
             moving.end());
-  const auto statics = static_captions(1, 0);
+  const auto statics = static_captions(3, 0);
   EXPECT_NE(std::find(statics.begin(), statics.end(), "a red square"), statics.end());
 }
 
@@ -251,7 +251,7 @@ TEST_F(SyntheticShapes, TestSplitHasEveryShapeAndOrderedPairOnceWithOneCaption) 
   std::set<std::tuple<std::string, std::string, std::string>> seen;
   for (const auto& c : m.captions) seen.insert(parse_caption(c.text));
   std::set<std::tuple<std::string, std::string, std::string>> want;
-  for (const char* s : {"circle", "square"}) {
+  for (const char* s : {"circle", "cross"}) {
     for (const char* a : {"red", "green", "blue"}) {
       for (const char* b : {"red", "green", "blue"}) {
         if (std::string(a) != b) want.insert({s, a, b});

@@ -16,9 +16,9 @@ struct ShapesOptions {
   int64_t frames = 8;  ///< F: each clip lasts F seconds, so the 1-fps sampler sees F frames
   int64_t size = 32;   ///< frame side in pixels (even, for 4:2:0 codecs)
   int64_t fps = 4;     ///< frames written per second: a clip has frames x fps frames
-  int64_t train_per_class = 10;  ///< training videos per (shape, ordered colour pair)
-  int64_t shapes = 6;            ///< how many of shape_names() are used (the first ones)
-  int64_t colors = 4;            ///< how many of color_names() are used (the first ones)
+  int64_t train_per_class = 8;   ///< training videos per (shape, ordered colour pair)
+  int64_t shapes = 3;            ///< how many of shape_names() are used (the first ones)
+  int64_t colors = 6;            ///< how many of color_names() are used (the first ones)
   bool motion = false;           ///< the shape also moves left/right/up/down and captions say so
   int threads = 0;  ///< encoding threads (0 = all cores); the output never depends on it
   /// mp4v | avc1 (.mp4) | MJPG (.avi); empty: the first of these whose writer opens.
