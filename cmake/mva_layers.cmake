@@ -24,6 +24,12 @@ endfunction()
 
 function(mva_use_pch target)
   target_precompile_headers(${target} REUSE_FROM mva_pch)
+  # Loading the precompiled header costs ~20 s per translation unit here, more than most of our
+  # files take to compile; unity batches pay it once per batch (bench/RESULTS.md, "build").
+  # Off for day-to-day work, where one edited file should recompile alone.
+  if(MVA_UNITY_BUILD)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 8)
+  endif()
 endfunction()
 
 function(mva_use_test_pch target)

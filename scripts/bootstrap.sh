@@ -39,7 +39,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
+  # Unity batches: a clean build in about half the time (bench/RESULTS.md, "build").
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMVA_UNITY_BUILD=ON
 fi
 # Two jobs: each torch translation unit needs ~1.5 GB of memory while compiling.
 cmake --build "$BUILD_DIR" -j "${MVA_BUILD_JOBS:-2}" "${TARGETS[@]}"

@@ -13,7 +13,7 @@ namespace fs = std::filesystem;
 namespace mva {
 namespace {
 
-std::string lower(std::string s) {
+std::string extension_key(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
@@ -35,7 +35,7 @@ VideoIndex::VideoIndex(const fs::path& root, bool recursive,
   if (root.empty() || !fs::is_directory(root, ec)) return;
 
   std::unordered_map<std::string, size_t> rank_of;
-  for (size_t k = 0; k < extensions.size(); ++k) rank_of.emplace(lower(extensions[k]), k);
+  for (size_t k = 0; k < extensions.size(); ++k) rank_of.emplace(extension_key(extensions[k]), k);
 
   auto consider = [&](const fs::directory_entry& entry) {
     const fs::path& p = entry.path();
@@ -48,7 +48,7 @@ VideoIndex::VideoIndex(const fs::path& root, bool recursive,
     if (!entry.is_regular_file(type_ec)) return;
     std::string ext = p.extension().string();
     if (ext.empty()) return;
-    auto it = rank_of.find(lower(ext.substr(1)));
+    auto it = rank_of.find(extension_key(ext.substr(1)));
     if (it == rank_of.end()) return;
     // Directory order is unspecified: keep the smallest path on ties so the index is stable.
     auto [name_it, fresh] = by_name_.emplace(name, p);

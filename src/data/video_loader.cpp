@@ -14,9 +14,9 @@ namespace {
 
 // splitmix64: a small, portable generator, so an order is the same with every standard library
 // (std::uniform_int_distribution is not specified bit for bit).
-struct Rng {
+struct StreamRng {
   uint64_t state;
-  explicit Rng(uint64_t seed) : state(seed) {}
+  explicit StreamRng(uint64_t seed) : state(seed) {}
   uint64_t next() {
     uint64_t z = (state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -33,7 +33,8 @@ struct Rng {
 };
 
 uint64_t stream_seed(uint64_t seed, int64_t epoch, uint64_t purpose) {
-  Rng r(seed ^ (0x632BE59BD9B4E019ull * (static_cast<uint64_t>(epoch) + 1)) ^ (purpose << 56));
+  StreamRng r(seed ^ (0x632BE59BD9B4E019ull * (static_cast<uint64_t>(epoch) + 1)) ^
+              (purpose << 56));
   return r.next();
 }
 
@@ -102,7 +103,7 @@ std::vector<std::pair<int64_t, int64_t>> VideoLoader::epoch_order(int64_t epoch)
       }
       break;
     case LoaderMode::kVideoCaption: {
-      Rng pick(stream_seed(opts_.seed, epoch, 2));
+      StreamRng pick(stream_seed(opts_.seed, epoch, 2));
       for (size_t v = 0; v < captions_of_video_.size(); ++v) {
         const auto& caps = captions_of_video_[v];
         if (caps.empty()) continue;  // nothing to pair it with
@@ -117,7 +118,7 @@ std::vector<std::pair<int64_t, int64_t>> VideoLoader::epoch_order(int64_t epoch)
       break;
   }
   if (opts_.shuffle && opts_.mode != LoaderMode::kVideos && items.size() > 1) {
-    Rng rng(stream_seed(opts_.seed, epoch, 1));
+    StreamRng rng(stream_seed(opts_.seed, epoch, 1));
     for (size_t i = items.size() - 1; i > 0; --i) std::swap(items[i], items[rng.below(i + 1)]);
   }
   if (opts_.world_size == 1 || items.empty()) return items;

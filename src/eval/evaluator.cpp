@@ -11,7 +11,7 @@
 namespace mva {
 namespace {
 
-torch::Device device_of(const torch::nn::Module& model) {
+torch::Device model_device(const torch::nn::Module& model) {
   auto params = model.parameters();
   return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
 }
@@ -21,7 +21,7 @@ torch::Device device_of(const torch::nn::Module& model) {
 torch::Tensor encode_captions(RetrievalModelImpl& model, const std::vector<std::string>& captions,
                               const TokenizeFn& tokenize, int64_t batch_size, Precision precision) {
   if (batch_size <= 0) throw Error("encode_captions: batch_size must be > 0");
-  const auto device = device_of(model);
+  const auto device = model_device(model);
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> parts;
   for (size_t begin = 0; begin < captions.size(); begin += static_cast<size_t>(batch_size)) {
@@ -58,7 +58,7 @@ Evaluator::Evaluator(Manifest manifest, EvaluatorOptions options, TokenizeFn tok
 
 EncodedSplit Evaluator::encode(RetrievalModelImpl& model) {
   model.eval();
-  const auto device = device_of(model);
+  const auto device = model_device(model);
   const Manifest& m = loader_->manifest();
   EncodedSplit out;
 
