@@ -10,8 +10,9 @@
 # Environment: DEMO_DIR (default demo), METHODS (subset of the five, in order), FRESH=1,
 # MVA_BIN (use this binary and skip the build), DEMO_SYNTH_ARGS (extra `synth` options),
 # DEMO_SET (extra `--set k=v` overrides for every run, space-separated), DEMO_EPOCHS (epochs of
-# pre-training and of every trained method; zero-shot stays at 0). The test suite runs a
-# shrunken demo with the last four (tests/tools/demo_test.cpp).
+# pre-training and of every trained method; zero-shot stays at 0), DEMO_JOBS (methods trained
+# at once; default: one per core, at most 4, each with its share of the cores). The test suite
+# runs a shrunken demo with the last four (tests/tools/demo_test.cpp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${MVA_BIN:-}" ]; then
@@ -39,15 +40,48 @@ if [ ! -f "$DEMO_DIR/runs/pretrain/clip.safetensors" ]; then
   rm -rf "$DEMO_DIR/runs/pretrain"
   "$BIN" pretrain configs/synthetic/pretrain.yaml --quiet "${SETS[@]}" "${EPOCHS[@]}"
 fi
-for m in "${METHODS[@]}"; do
-  echo "== train + evaluate: $m"
+
+# The methods are independent runs. The tiny model's GEMMs are too small to keep two OpenBLAS
+# threads busy, so two one-thread runs side by side train 1.47x faster than one after the other
+# with two threads each (bench/RESULTS.md, "demo jobs").
+cores=$(nproc)
+JOBS="${DEMO_JOBS:-$((cores < 4 ? cores : 4))}"
+[ "$JOBS" -ge 1 ] 2>/dev/null || { echo "error: DEMO_JOBS='$JOBS': expected a positive integer" >&2; exit 2; }
+THREADS=$((cores / JOBS > 0 ? cores / JOBS : 1))
+run_method() {  # $1: method; its output goes to runs/<method>.log, its exit status to .rc
+  local m="$1" t0 extra=()
+  t0=$(date +%s)
+  [ "$m" = zero_shot ] || extra=("${EPOCHS[@]}")
   rm -rf "$DEMO_DIR/runs/$m"
-  if [ "$m" = zero_shot ]; then
-    "$BIN" train "configs/synthetic/$m.yaml" --quiet "${SETS[@]}"
+  local rc=0
+  MVA_THREADS="$THREADS" "$BIN" train "configs/synthetic/$m.yaml" --quiet "${SETS[@]}" \
+    "${extra[@]}" >"$DEMO_DIR/runs/$m.log" 2>&1 || rc=$?
+  echo "$rc" >"$DEMO_DIR/runs/$m.rc"
+  if [ "$rc" = 0 ]; then
+    echo "   $m: done in $(($(date +%s) - t0)) s ($(grep -o 'T2V R@1 [0-9.]*' "$DEMO_DIR/runs/$m.log" | tail -1))"
   else
-    "$BIN" train "configs/synthetic/$m.yaml" --quiet "${SETS[@]}" "${EPOCHS[@]}"
+    echo "   $m: FAILED (exit $rc), see $DEMO_DIR/runs/$m.log"
   fi
+}
+echo "== train + evaluate: ${METHODS[*]} ($JOBS at a time, $THREADS thread(s) each; logs: $DEMO_DIR/runs/<method>.log)"
+for m in "${METHODS[@]}"; do
+  rm -f "$DEMO_DIR/runs/$m.rc"
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+  run_method "$m" &
 done
+wait
+failed=()
+for m in "${METHODS[@]}"; do
+  [ "$(cat "$DEMO_DIR/runs/$m.rc" 2>/dev/null)" = 0 ] || failed+=("$m")
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  for m in "${failed[@]}"; do
+    echo "-- $m failed; the end of $DEMO_DIR/runs/$m.log:" >&2
+    tail -5 "$DEMO_DIR/runs/$m.log" >&2 || true
+  done
+  echo "error: ${failed[*]} failed (the other runs are kept in $DEMO_DIR/runs)" >&2
+  exit 1
+fi
 
 runs=()
 for m in "${METHODS[@]}"; do runs+=("$DEMO_DIR/runs/$m"); done

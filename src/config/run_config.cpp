@@ -16,6 +16,7 @@
 #include "mvadapter/clip/clip_config.h"
 #include "mvadapter/config/config_tree.h"
 #include "mvadapter/core/error.h"
+#include "mvadapter/core/strings.h"
 
 namespace mva {
 
@@ -69,8 +70,7 @@ double parse_double(const YAML::Node& n, const Where& w) {
 }
 
 bool parse_bool(const YAML::Node& n, const Where& w) {
-  auto s = scalar(n, w, "true or false");
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  const auto s = ascii_lower(scalar(n, w, "true or false"));
   if (s == "true" || s == "yes" || s == "on") return true;
   if (s == "false" || s == "no" || s == "off") return false;
   fail(w, fmt::format("expected true or false, got '{}'", n.Scalar()));

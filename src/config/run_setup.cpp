@@ -12,7 +12,12 @@
 namespace mva {
 
 ClipModel load_backbone(const RunConfig& cfg) {
-  if (cfg.model.clip.empty()) return make_random_clip(ClipConfig::named(cfg.model.arch));
+  if (cfg.model.clip.empty()) {
+    // Random weights (pre-training from scratch) must depend on train.seed alone, not on what
+    // drew from torch's global generator earlier in the process.
+    torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
+    return make_random_clip(ClipConfig::named(cfg.model.arch));
+  }
   if (!std::filesystem::exists(cfg.model.clip)) {
     throw Error(
         fmt::format("model.clip: weights file '{}' does not exist (set it in the config "

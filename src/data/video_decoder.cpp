@@ -15,17 +15,12 @@
 #endif
 
 #include "mvadapter/core/error.h"
+#include "mvadapter/core/strings.h"
 
 namespace fs = std::filesystem;
 
 namespace mva {
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 // "frame9" < "frame10": digit runs compare by value, everything else byte by byte.
 bool natural_less(const std::string& a, const std::string& b) {
@@ -311,7 +306,7 @@ std::vector<fs::path> list_frame_files(const fs::path& folder) {
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(folder, ec)) {
     if (!e.is_regular_file()) continue;
-    const auto ext = lower(e.path().extension().string());
+    const auto ext = ascii_lower(e.path().extension().string());
     if (ext == ".jpg" || ext == ".jpeg" || ext == ".png") files.push_back(e.path());
   }
   if (ec) throw Error(fmt::format("{}: cannot list the folder: {}", folder.string(), ec.message()));
@@ -327,7 +322,7 @@ std::vector<fs::path> list_frame_files(const fs::path& folder) {
 bool is_video_file(const fs::path& path) {
   static const char* const kExts[] = {".mp4", ".avi",  ".webm", ".mkv", ".mov", ".m4v",
                                       ".mpg", ".mpeg", ".flv",  ".wmv", ".3gp", ".ogv"};
-  const auto ext = lower(path.extension().string());
+  const auto ext = ascii_lower(path.extension().string());
   return std::any_of(std::begin(kExts), std::end(kExts), [&](const char* e) { return ext == e; });
 }
 

@@ -1,26 +1,16 @@
 #include "mvadapter/data/video_index.h"
 
 #include <algorithm>
-#include <cctype>
 #include <system_error>
 
 #include <fmt/format.h>
 
 #include "mvadapter/core/error.h"
+#include "mvadapter/core/strings.h"
 
 namespace fs = std::filesystem;
 
 namespace mva {
-namespace {
-
-std::string extension_key(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-}  // namespace
-
 const std::vector<std::string>& VideoIndex::default_extensions() {
   static const std::vector<std::string> kExtensions = {"mp4", "webm", "mkv",  "avi", "mov",
                                                        "m4v", "mpg",  "mpeg", "flv", "3gp"};
@@ -35,7 +25,7 @@ VideoIndex::VideoIndex(const fs::path& root, bool recursive,
   if (root.empty() || !fs::is_directory(root, ec)) return;
 
   std::unordered_map<std::string, size_t> rank_of;
-  for (size_t k = 0; k < extensions.size(); ++k) rank_of.emplace(extension_key(extensions[k]), k);
+  for (size_t k = 0; k < extensions.size(); ++k) rank_of.emplace(ascii_lower(extensions[k]), k);
 
   auto consider = [&](const fs::directory_entry& entry) {
     const fs::path& p = entry.path();
@@ -48,7 +38,7 @@ VideoIndex::VideoIndex(const fs::path& root, bool recursive,
     if (!entry.is_regular_file(type_ec)) return;
     std::string ext = p.extension().string();
     if (ext.empty()) return;
-    auto it = rank_of.find(extension_key(ext.substr(1)));
+    auto it = rank_of.find(ascii_lower(ext.substr(1)));
     if (it == rank_of.end()) return;
     // Directory order is unspecified: keep the smallest path on ties so the index is stable.
     auto [name_it, fresh] = by_name_.emplace(name, p);

@@ -18,11 +18,6 @@ constexpr const char* kMetadataKey = "mvadapter.index";
 // Rows are normalised in float32 before they are written; anything further off was not.
 constexpr double kUnitTolerance = 1e-3;
 
-torch::Device device_of(const torch::nn::Module& model) {
-  auto params = model.parameters();
-  return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
-}
-
 std::vector<std::string> string_list(const nlohmann::json& meta, const char* field,
                                      const std::string& file) {
   if (!meta.contains(field)) return {};
@@ -212,7 +207,7 @@ EmbeddingIndex encode_video_index(RetrievalModelImpl& model, const Manifest& man
   lo.drop_last = false;
   VideoLoader loader(manifest, lo);
   model.eval();
-  const auto device = device_of(model);
+  const auto device = model.device();
   torch::NoGradGuard no_grad;
   loader.start_epoch(0);
   EmbeddingIndex index;
@@ -274,7 +269,7 @@ torch::Tensor embed_video_file(RetrievalModelImpl& model, const VideoEntry& vide
   // As the loader: the reference pads after normalising, with zeros.
   frames.masked_fill_((mask == 0).view({1, -1, 1, 1, 1}), 0.0);
   model.eval();
-  const auto device = device_of(model);
+  const auto device = model.device();
   torch::NoGradGuard no_grad;
   AutocastGuard autocast(precision, device);
   return model.embed_videos(frames.to(device), mask.to(device))

@@ -9,19 +9,11 @@
 #include "mvadapter/core/progress.h"
 
 namespace mva {
-namespace {
-
-torch::Device model_device(const torch::nn::Module& model) {
-  auto params = model.parameters();
-  return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
-}
-
-}  // namespace
 
 torch::Tensor encode_captions(RetrievalModelImpl& model, const std::vector<std::string>& captions,
                               const TokenizeFn& tokenize, int64_t batch_size, Precision precision) {
   if (batch_size <= 0) throw Error("encode_captions: batch_size must be > 0");
-  const auto device = model_device(model);
+  const auto device = model.device();
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> parts;
   for (size_t begin = 0; begin < captions.size(); begin += static_cast<size_t>(batch_size)) {
@@ -58,7 +50,7 @@ Evaluator::Evaluator(Manifest manifest, EvaluatorOptions options, TokenizeFn tok
 
 EncodedSplit Evaluator::encode(RetrievalModelImpl& model) {
   model.eval();
-  const auto device = model_device(model);
+  const auto device = model.device();
   const Manifest& m = loader_->manifest();
   EncodedSplit out;
 

@@ -156,6 +156,11 @@ torch::Tensor RetrievalModelImpl::embed_texts(const torch::Tensor& ids) {
   return t / t.norm(2, -1, true);
 }
 
+torch::Device RetrievalModelImpl::device() const {
+  const auto params = parameters();
+  return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+}
+
 torch::Tensor RetrievalModelImpl::logits(const torch::Tensor& text_emb,
                                          const torch::Tensor& video_emb) const {
   // No clamp here: the official runner clamps the parameter itself after each optimiser step

@@ -10,8 +10,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
-#include "mvadapter/clip/clip_loader.h"
-#include "mvadapter/clip/clip_model.h"
+#include "cli_fixture.h"
 #include "mvadapter/config/run_setup.h"
 #include "mvadapter/eval/embedding_index.h"
 #include "mvadapter/model/adapter_checkpoint.h"
@@ -26,29 +25,6 @@ std::string cli() {
   return test::cli_binary().string();
 }
 
-// The tiny fixture CLIP (tests/fixtures/mv_adapter_tiny: width 128, 2 layers, 32 px, D = 32) with
-// its token table grown to the full BPE vocabulary, so real captions can be encoded.
-void write_tiny_clip(const fs::path& out) {
-  auto clip = load_clip(test::fixture_path("mv_adapter_tiny/clip.safetensors"));
-  auto cfg = clip->config();
-  cfg.vocab_size = 49408;
-  torch::manual_seed(0);
-  auto grown = make_random_clip(cfg);
-  {
-    torch::NoGradGuard ng;
-    auto src = clip->named_parameters();
-    for (auto& p : grown->named_parameters()) {
-      const auto& w = src[p.key()];
-      if (p.key() == "token_embedding.weight") {
-        p.value().narrow(0, 0, w.size(0)).copy_(w);
-      } else {
-        p.value().copy_(w);
-      }
-    }
-  }
-  save_clip(*grown, out);
-}
-
 struct Setup {
   fs::path dir, config;
   std::vector<std::string> videos;  // file names = ids, sorted
@@ -58,11 +34,8 @@ struct Setup {
 Setup make_setup(const std::string& tag) {
   Setup s;
   s.dir = test::temp_dir(tag);
-  write_tiny_clip(s.dir / "clip.safetensors");
-  for (const auto& e : fs::directory_iterator(test::fixture_path("video/videos"))) {
-    s.videos.push_back(e.path().filename().string());
-  }
-  std::sort(s.videos.begin(), s.videos.end());
+  test::write_full_vocab_tiny_clip(s.dir / "clip.safetensors");
+  s.videos = test::fixture_clip_files();
   std::ofstream test(s.dir / "test.jsonl");
   for (size_t i = 0; i < s.videos.size(); ++i) {
     test << nlohmann::json({{"video", s.videos[i]},

@@ -10,8 +10,7 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
-#include "mvadapter/clip/clip_loader.h"
-#include "mvadapter/clip/clip_model.h"
+#include "cli_fixture.h"
 #include "mvadapter/io/safetensors.h"
 #include "test_support.h"
 
@@ -24,37 +23,10 @@ std::string cli() {
   return test::cli_binary().string();
 }
 
-// The tiny fixture CLIP's weights (tests/fixtures/mv_adapter_tiny: width 128, 2 layers, 32 px)
-// with its token table grown to the full BPE vocabulary, so real captions can be encoded.
-void write_tiny_clip(const fs::path& out) {
-  auto clip = load_clip(test::fixture_path("mv_adapter_tiny/clip.safetensors"));
-  auto cfg = clip->config();
-  cfg.vocab_size = 49408;
-  torch::manual_seed(0);
-  auto grown = make_random_clip(cfg);
-  {
-    torch::NoGradGuard ng;
-    auto src = clip->named_parameters();
-    for (auto& p : grown->named_parameters()) {
-      const auto& w = src[p.key()];
-      if (p.key() == "token_embedding.weight") {
-        p.value().narrow(0, 0, w.size(0)).copy_(w);
-      } else {
-        p.value().copy_(w);
-      }
-    }
-  }
-  save_clip(*grown, out);
-}
-
 // A JSONL dataset over the 8 real MSR-VTT fixture clips: three captions per video to train on,
 // one to test with.
 void write_dataset(const fs::path& dir) {
-  std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(test::fixture_path("video/videos"))) {
-    files.push_back(e.path().filename().string());
-  }
-  std::sort(files.begin(), files.end());
+  const auto files = test::fixture_clip_files();
   std::ofstream train(dir / "train.jsonl"), test(dir / "test.jsonl");
   for (size_t i = 0; i < files.size(); ++i) {
     nlohmann::json t = {{"video", files[i]},
@@ -75,7 +47,7 @@ struct Setup {
 Setup make_setup(const std::string& tag, int epochs = 2) {
   Setup s;
   s.dir = test::temp_dir(tag);
-  write_tiny_clip(s.dir / "clip.safetensors");
+  test::write_full_vocab_tiny_clip(s.dir / "clip.safetensors");
   write_dataset(s.dir);
   s.config = s.dir / "tiny.yaml";
   std::ofstream(s.config) << fmt::format(

@@ -12,7 +12,7 @@
 namespace mva {
 
 /// The CLIP of a run: model.clip loaded (any supported format), or random weights of model.arch
-/// when model.clip is empty.
+/// when model.clip is empty, drawn from train.seed (the same seed, the same weights).
 ClipModel load_backbone(const RunConfig& cfg);
 
 /// The RetrievalModel of a run on the CPU: the backbone, then the adapters initialised from

@@ -53,6 +53,8 @@ class RetrievalModelImpl : public torch::nn::Module {
   torch::Tensor logits(const torch::Tensor& text_emb, const torch::Tensor& video_emb) const;
 
   const RetrievalModelConfig& config() const { return cfg_; }
+  /// Where the weights live, so callers move their inputs there (CPU for a model without any).
+  torch::Device device() const;
   ClipModel clip{nullptr};
 
  private:
