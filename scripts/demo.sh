@@ -22,6 +22,13 @@ fi
 BIN="${MVA_BIN:-build/mvadapter}"
 export DEMO_DIR="${DEMO_DIR:-demo}"
 read -r -a METHODS <<<"${METHODS:-zero_shot full_finetune bottleneck mv_adapter_no_ta mv_adapter}"
+for m in "${METHODS[@]}"; do
+  if [ "$m" = pretrain ] || [ "$m" = base ] || [ ! -f "configs/synthetic/$m.yaml" ]; then
+    echo "error: METHODS: unknown method '$m' (expected some of: zero_shot full_finetune" \
+      "bottleneck mv_adapter_no_ta mv_adapter)" >&2
+    exit 2
+  fi
+done
 SETS=()
 for kv in ${DEMO_SET:-}; do SETS+=(--set "$kv"); done
 EPOCHS=()

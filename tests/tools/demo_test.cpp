@@ -62,7 +62,9 @@ TEST(Demo, ShrunkenDemoRunsEveryMethodAndWritesTheTable) {
     EXPECT_LE(r1, 100.0);
     EXPECT_NE(summary.str().find("| synthetic_" + m + " |"), std::string::npos) << summary.str();
     if (m == "full_finetune") full_params = r["trainable_params"];
-    if (m == "zero_shot") EXPECT_EQ(r["trainable_params"], 0);
+    if (m == "zero_shot") {
+      EXPECT_EQ(r["trainable_params"], 0);
+    }
   }
   // Full fine-tuning trains the whole CLIP; MV-Adapter stays under 5 % of it.
   EXPECT_EQ(full_params, read_json(dir / "runs" / "full_finetune" / "results.json")["clip_params"]);
@@ -71,6 +73,35 @@ TEST(Demo, ShrunkenDemoRunsEveryMethodAndWritesTheTable) {
   EXPECT_GT(mv_params, 0);
   EXPECT_LT(mv_params * 20, full_params);
   EXPECT_NE(out.find("total wall time"), std::string::npos) << out;
+
+  // Running again reuses the data and the CLIP; a method that fails is named with its log, the
+  // others still run, and the exit status says so.
+  const std::string env = "MVA_BIN='" + test::cli_binary().string() + "' DEMO_DIR='" +
+                          dir.string() + "' DEMO_EPOCHS=1 ";
+  std::string again;
+  EXPECT_EQ(
+      test::run_command(env + "METHODS='zero_shot bottleneck' " +
+                            "DEMO_SET='train.batch_size=8 eval.batch_size=12 data.workers=1' " +
+                            "bash '" + script.string() + "' 2>&1",
+                        &again),
+      0)
+      << again;
+  EXPECT_EQ(again.find("== pretrain"), std::string::npos) << again;
+  std::string failed;
+  EXPECT_NE(
+      test::run_command(env + "METHODS='zero_shot bottleneck' " +
+                            "DEMO_SET='train.batch_size=0' bash '" + script.string() + "' 2>&1",
+                        &failed),
+      0);
+  EXPECT_NE(failed.find("error: zero_shot bottleneck failed"), std::string::npos) << failed;
+  EXPECT_NE(failed.find("train.batch_size: 0 is out of range"), std::string::npos) << failed;
+  EXPECT_TRUE(fs::exists(dir / "runs" / "pretrain" / "clip.safetensors"));
+  std::string unknown;
+  EXPECT_EQ(
+      test::run_command(env + "METHODS='mv_adaptor' bash '" + script.string() + "' 2>&1", &unknown),
+      2)
+      << unknown;
+  EXPECT_NE(unknown.find("unknown method 'mv_adaptor'"), std::string::npos) << unknown;
 }
 
 }  // namespace
