@@ -49,8 +49,8 @@ if [ ! -f "$DEMO_DIR/runs/pretrain/clip.safetensors" ]; then
 fi
 
 # The methods are independent runs. The tiny model's GEMMs are too small to keep two OpenBLAS
-# threads busy, so two one-thread runs side by side train 1.47x faster than one after the other
-# with two threads each (bench/RESULTS.md, "demo jobs").
+# threads busy, so two one-thread runs side by side finish 1.5-1.8x sooner than one after the
+# other with two threads each (bench/RESULTS.md, "Demo jobs").
 cores=$(nproc)
 JOBS="${DEMO_JOBS:-$((cores < 4 ? cores : 4))}"
 [ "$JOBS" -ge 1 ] 2>/dev/null || { echo "error: DEMO_JOBS='$JOBS': expected a positive integer" >&2; exit 2; }
