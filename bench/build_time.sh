@@ -4,23 +4,19 @@
 # the ratio. The translation units that include torch dominate: each one loads the ~300 MB
 # precompiled header, which costs ~20 s on a 2-core machine whatever the file's own size.
 #   bench/build_time.sh [TARGET=mvadapter] [JOBS=2]
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 TARGET="${1:-mvadapter}"
 JOBS="${2:-2}"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 build() {  # $1: ON/OFF
-  local dir="$work/unity-$1" t0 t1
+  local dir="$work/unity-$1" t0
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMVA_UNITY_BUILD="$1" >/dev/null
-  t0=$(date +%s.%N)
+  t0=$(bench_now)
   cmake --build "$dir" -j "$JOBS" --target "$TARGET" >"$work/build-$1.log" 2>&1 ||
     { tail -30 "$work/build-$1.log" >&2; exit 1; }
-  t1=$(date +%s.%N)
-  echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", b - a}') $(grep -c 'Building CXX' "$work/build-$1.log")"
+  echo "$(bench_since "$t0") $(grep -c 'Building CXX' "$work/build-$1.log")"
 }
 read -r on on_tu <<<"$(build ON)"
 echo "unity ON:  $on s ($on_tu compile steps)"
 read -r off off_tu <<<"$(build OFF)"
 echo "unity OFF: $off s ($off_tu compile steps)"
-echo "ratio OFF/ON: $(awk -v a="$off" -v b="$on" 'BEGIN {printf "%.2f", a / b}')x"
+echo "ratio OFF/ON: $(bench_ratio "$off" "$on")x"
