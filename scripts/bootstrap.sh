@@ -11,7 +11,8 @@ for t in "$@"; do TARGETS+=(--target "$t"); done
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
-  libtorch-dev            # LibTorch 1.13 (CPU) - tensors, autograd, modules
+  libtorch-dev            # LibTorch 1.13 (CPU) - tensors, autograd, modules, c10d
+  libgloo-dev             # headers of the Gloo collectives behind c10d ProcessGroupGloo
   libopencv-dev           # video decoding (FFmpeg backend), resize, JPEG/PNG
   ffmpeg                  # the codecs OpenCV's FFmpeg backend uses
   nlohmann-json3-dev      # JSON: safetensors headers, annotations, results

@@ -56,8 +56,11 @@ void add_eval_command(CLI::App& app) {
       throw Error(fmt::format("--adapter: '{}' does not exist", o->adapter));
     }
     set_threads(static_cast<int>(cfg.train.threads));
+    auto group = join_process_group(cfg);  // several ranks share the encoding
+    const bool main = group == nullptr || group->is_main();
+    if (!main) spdlog::set_level(spdlog::level::warn);
     auto eval_opts = evaluator_options(cfg);  // validates device and precision first
-    eval_opts.progress = !o->quiet;
+    eval_opts.progress = !o->quiet && main;
     auto model = build_model(cfg);
     if (!o->adapter.empty()) load_adapter_weights(*model, o->adapter);
     model->to(eval_opts.device);
@@ -65,8 +68,9 @@ void add_eval_command(CLI::App& app) {
                                      model->clip->config().vocab_size);
     Manifest test_set = read_dataset(test_dataset_spec(cfg));
     check_missing_videos(test_set, cfg.data.on_error);
-    Evaluator evaluator(std::move(test_set), eval_opts, tokenize);
+    Evaluator evaluator(std::move(test_set), eval_opts, tokenize, group.get());
     auto result = evaluator.evaluate(*model);
+    if (!main) return;  // rank 0 reports
 
     if (!o->out.empty()) {
       std::filesystem::create_directories(o->out);

@@ -14,6 +14,7 @@
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
 #include "mvadapter/data/dataset_readers.h"
+#include "mvadapter/dist/process_group.h"
 
 namespace mva::cli {
 namespace {
@@ -24,15 +25,19 @@ extern "C" void on_sigint(int) {
   std::signal(SIGINT, SIG_DFL);
 }
 
-// Console + run_dir/train.log; the file gets debug lines (per-window throughput) too.
-void log_to_run_dir(const std::filesystem::path& run_dir) {
+// Console + run_dir/train.log; the file gets debug lines (per-window throughput) too. Ranks other
+// than 0 print only warnings and errors, and keep a file (train.rank<N>.log) only when asked.
+void log_to_run_dir(const std::filesystem::path& run_dir, int rank, bool all_ranks) {
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  console->set_level(spdlog::level::info);
-  auto file =
-      std::make_shared<spdlog::sinks::basic_file_sink_mt>((run_dir / "train.log").string(), false);
-  file->set_level(spdlog::level::debug);
-  auto logger =
-      std::make_shared<spdlog::logger>("mvadapter", spdlog::sinks_init_list{console, file});
+  console->set_level(rank == 0 ? spdlog::level::info : spdlog::level::warn);
+  std::vector<spdlog::sink_ptr> sinks{console};
+  if (rank == 0 || all_ranks) {
+    const auto name = rank == 0 ? std::string("train.log") : fmt::format("train.rank{}.log", rank);
+    auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>((run_dir / name).string(), false);
+    file->set_level(spdlog::level::debug);
+    sinks.push_back(file);
+  }
+  auto logger = std::make_shared<spdlog::logger>("mvadapter", sinks.begin(), sinks.end());
   logger->set_level(spdlog::level::debug);
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
@@ -59,8 +64,13 @@ void run_training(const TrainInvocation& inv) {
       given.train.output_dir = cfg.train.output_dir;
       given.name = cfg.name;
       auto diff = config_differences(cfg, given);
-      // The device may change between sessions; everything else shapes the result.
-      diff.erase(std::remove(diff.begin(), diff.end(), "train.device"), diff.end());
+      // The device and how ranks talk may change between sessions; everything else shapes the
+      // result.
+      diff.erase(std::remove_if(diff.begin(), diff.end(),
+                                [](const std::string& k) {
+                                  return k == "train.device" || k.rfind("dist.", 0) == 0;
+                                }),
+                 diff.end());
       if (!diff.empty()) {
         throw Error(fmt::format(
             "--resume {}: {} differs from the run's config.yaml in: {} (resume with the run's "
@@ -81,12 +91,17 @@ void run_training(const TrainInvocation& inv) {
           run_dir.string(), run_dir.string()));
     }
   }
+  // A multi-process run: the ranks come from the environment (torchrun, srun, --nproc).
+  const auto env = dist_env_from_environment();
+  const int rank = env ? env->rank : 0;
   std::filesystem::create_directories(run_dir);
-  log_to_run_dir(run_dir);
+  log_to_run_dir(run_dir, rank, cfg.dist.log_all_ranks);
   const int threads = set_threads(static_cast<int>(cfg.train.threads));
+  auto group = join_process_group(cfg);
 
   auto options = trainer_options(cfg, run_dir);  // validates device and precision first
   options.stop_after_epochs = inv.stop_after_epochs;
+  options.group = group.get();
   options.progress = !inv.quiet;
   auto model = build_model(cfg);
   auto tokenizer = std::make_shared<const ClipTokenizer>();
@@ -94,9 +109,12 @@ void run_training(const TrainInvocation& inv) {
 
   Manifest train_set = read_dataset(train_dataset_spec(cfg));
   check_missing_videos(train_set, cfg.data.on_error);
-  auto loader_opts = train_loader_options(cfg);
+  auto loader_opts = group ? train_loader_options(cfg, group->rank(), group->world_size())
+                          : train_loader_options(cfg);
+  loader_opts.pin_memory = options.device.is_cuda();
   loader_opts.drop_last = true;  // as CLIP4Clip: a tiny last batch gives a weak contrastive loss
-  if (static_cast<int64_t>(train_set.captions.size()) < loader_opts.batch_size) {
+  if (static_cast<int64_t>(train_set.captions.size()) <
+      loader_opts.batch_size * loader_opts.world_size) {
     loader_opts.drop_last = false;
   }
   VideoLoader loader(std::move(train_set), loader_opts, tokenize);
@@ -104,7 +122,8 @@ void run_training(const TrainInvocation& inv) {
   if (!inv.pretrain) {
     Manifest test_set = read_dataset(test_dataset_spec(cfg));
     check_missing_videos(test_set, cfg.data.on_error);
-    evaluator = std::make_unique<Evaluator>(std::move(test_set), evaluator_options(cfg), tokenize);
+    evaluator = std::make_unique<Evaluator>(std::move(test_set), evaluator_options(cfg), tokenize,
+                                            group.get());
   }
   options.run_info["command"] = inv.pretrain ? "pretrain" : "train";
   spdlog::info("run {} in {}: {} on {} ({} threads), {} training samples, {} test videos", cfg.name,

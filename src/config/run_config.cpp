@@ -439,12 +439,18 @@ const std::vector<Field>& fields() {
         string_field(KEY(train.output_dir)),
         int_field(KEY(train.log_every), 1),
         bool_field(KEY(train.save_every_epoch)),
+        int_field(KEY(train.emulate_world_size), 0),
+        bool_field(KEY(train.grad_cache)),
 
         int_field(KEY(eval.batch_size), 1),
         enum_field(KEY(eval.convention), named({RankConvention::kStandard, RankConvention::kOfficial})),
         bool_field(KEY(eval.dsl)),
         int_field(KEY(eval.chunk), 1),
         bool_field(KEY(eval.every_epoch)),
+
+        choice_field(KEY(dist.backend), {"auto", "gloo", "nccl"}),
+        num_field(KEY(dist.timeout_s), 0.0, /*lo_open=*/true),
+        bool_field(KEY(dist.log_all_ranks)),
     };
     // clang-format on
   }();
@@ -752,12 +758,23 @@ DatasetSpec test_dataset_spec(const RunConfig& cfg) {
   return dataset_spec(cfg, cfg.data.test_split);
 }
 
-LoaderOptions train_loader_options(const RunConfig& cfg) {
+LoaderOptions train_loader_options(const RunConfig& cfg, int rank, int world_size) {
   auto o = loader_options(cfg);
   o.mode = cfg.data.caption_sampling == CaptionSampling::kOneCaptionPerVideo
                ? LoaderMode::kVideoCaption
                : LoaderMode::kCaptions;
-  o.batch_size = cfg.train.batch_size / cfg.train.grad_accum;
+  // train.batch_size is the global batch, as in the official configs: the same recipe on any
+  // number of processes.
+  const int64_t parts = cfg.train.grad_accum * world_size;
+  if (cfg.train.batch_size % parts != 0) {
+    throw Error(fmt::format(
+        "train.batch_size: {} is the global batch and must divide into WORLD_SIZE x "
+        "train.grad_accum = {} x {} equal micro-batches",
+        cfg.train.batch_size, world_size, cfg.train.grad_accum));
+  }
+  o.batch_size = cfg.train.batch_size / parts;
+  o.rank = rank;
+  o.world_size = world_size;
   o.prefetch = cfg.data.prefetch * o.batch_size;
   o.shuffle = true;
   return o;

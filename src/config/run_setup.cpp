@@ -104,6 +104,8 @@ TrainerOptions trainer_options(const RunConfig& cfg, const std::filesystem::path
   o.seed = static_cast<uint64_t>(t.seed);
   o.log_every = t.log_every;
   o.save_every_epoch = t.save_every_epoch;
+  o.emulate_world_size = t.emulate_world_size;
+  o.grad_cache = t.grad_cache;
   o.eval_every_epoch = cfg.eval.every_epoch;
   o.run_dir = run_dir;
   o.name = cfg.name;
@@ -128,6 +130,20 @@ EvaluatorOptions evaluator_options(const RunConfig& cfg) {
   o.precision = parse_precision(cfg.train.precision, "train.precision");
   o.device = parse_device(cfg.train.device, "train.device");
   return o;
+}
+
+std::unique_ptr<ProcessGroup> join_process_group(RunConfig& cfg) {
+  const auto env = dist_env_from_environment();
+  if (!env || env->world_size == 1) return nullptr;
+  if (cfg.train.device == "cuda") cfg.train.device = fmt::format("cuda:{}", env->local_rank);
+  ProcessGroupOptions o;
+  o.backend = parse_dist_backend(cfg.dist.backend, "dist.backend");
+  o.timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.dist.timeout_s * 1000.0));
+  auto group =
+      std::make_unique<ProcessGroup>(*env, parse_device(cfg.train.device, "train.device"), o);
+  spdlog::info("rank {} of {} ({}, rendezvous {}:{})", env->rank, env->world_size,
+               group->backend_name(), env->master_addr, env->master_port);
+  return group;
 }
 
 namespace {

@@ -122,14 +122,29 @@ std::vector<std::pair<int64_t, int64_t>> VideoLoader::epoch_order(int64_t epoch)
     for (size_t i = items.size() - 1; i > 0; --i) std::swap(items[i], items[rng.below(i + 1)]);
   }
   if (opts_.world_size == 1 || items.empty()) return items;
-  // Strided shards. Training ranks must step in lockstep, so their shards are padded to equal
-  // length by wrapping around (as DistributedSampler); evaluation sees every video exactly once.
   const auto world = static_cast<size_t>(opts_.world_size);
-  size_t total = items.size();
-  if (opts_.mode != LoaderMode::kVideos) total = (items.size() + world - 1) / world * world;
+  const auto rank = static_cast<size_t>(opts_.rank);
   std::vector<std::pair<int64_t, int64_t>> shard;
-  for (size_t i = static_cast<size_t>(opts_.rank); i < total; i += world) {
-    shard.push_back(items[i % items.size()]);
+  if (opts_.mode == LoaderMode::kVideos) {
+    // Evaluation: contiguous shards that cover every video exactly once (the last may be short).
+    const size_t per = (items.size() + world - 1) / world;
+    for (size_t i = rank * per; i < std::min(items.size(), (rank + 1) * per); ++i) {
+      shard.push_back(items[i]);
+    }
+    return shard;
+  }
+  // Training: the global order is cut into global batches of batch_size x world samples, and
+  // rank r takes the r-th slice of each, so a step sees the same samples whatever the number of
+  // ranks (and a run can resume on another number). Ranks step in lockstep, so the tail is
+  // dropped (drop_last) or padded by wrapping around, as DistributedSampler does.
+  const auto b = static_cast<size_t>(opts_.batch_size);
+  const size_t global = b * world;
+  const size_t total = opts_.drop_last ? items.size() / global * global
+                                       : (items.size() + global - 1) / global * global;
+  for (size_t start = 0; start < total; start += global) {
+    for (size_t i = start + rank * b; i < start + (rank + 1) * b; ++i) {
+      shard.push_back(items[i % items.size()]);
+    }
   }
   return shard;
 }
@@ -287,9 +302,10 @@ std::optional<VideoBatch> VideoLoader::next() {
   }
   VideoBatch batch;
   batch.frame_mask = torch::stack(masks);
-  batch.frames = normalize_clip(torch::stack(frames));
-  // The reference pads after normalising, with zeros: a padded frame is 0, not -mean/std.
-  batch.frames.masked_fill_((batch.frame_mask == 0).view({b, -1, 1, 1, 1}), 0.0);
+  // uint8 until it reaches the model's device: a quarter of the bytes to copy, and the copy can
+  // run asynchronously from page-locked memory.
+  batch.frames = torch::stack(frames);
+  if (opts_.pin_memory) batch.frames = batch.frames.pin_memory();
   batch.token_ids = tokens.empty() ? torch::zeros({b, 0}, torch::kInt64) : torch::stack(tokens);
   batch.caption_index = torch::empty({b}, torch::kInt64);
   batch.video_index = torch::empty({b}, torch::kInt64);
@@ -298,6 +314,14 @@ std::optional<VideoBatch> VideoLoader::next() {
     batch.video_index[i] = samples[static_cast<size_t>(i)].video;
   }
   return batch;
+}
+
+torch::Tensor model_frames(const VideoBatch& batch, torch::Device device) {
+  const bool async = batch.frames.is_pinned() && device.is_cuda();
+  auto frames = normalize_clip(batch.frames.to(device, /*non_blocking=*/async));
+  auto mask = batch.frame_mask.to(device, /*non_blocking=*/false);
+  // The reference pads after normalising, with zeros: a padded frame is 0, not -mean/std.
+  return frames.masked_fill_((mask == 0).view({mask.size(0), -1, 1, 1, 1}), 0.0);
 }
 
 }  // namespace mva

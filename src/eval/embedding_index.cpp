@@ -218,7 +218,7 @@ EmbeddingIndex encode_video_index(RetrievalModelImpl& model, const Manifest& man
     torch::Tensor emb;
     {
       AutocastGuard autocast(options.precision, device);
-      emb = model.embed_videos(batch->frames.to(device), batch->frame_mask.to(device));
+      emb = model.embed_videos(model_frames(*batch, device), batch->frame_mask.to(device));
     }
     parts.push_back(emb.to(torch::kCPU, torch::kFloat32));
     auto idx = batch->video_index.accessor<int64_t, 1>();

@@ -31,8 +31,9 @@ torch::Tensor encode_captions(RetrievalModelImpl& model, const std::vector<std::
   return torch::cat(parts);
 }
 
-Evaluator::Evaluator(Manifest manifest, EvaluatorOptions options, TokenizeFn tokenize)
-    : options_(std::move(options)), tokenize_(std::move(tokenize)) {
+Evaluator::Evaluator(Manifest manifest, EvaluatorOptions options, TokenizeFn tokenize,
+                     ProcessGroup* group)
+    : options_(std::move(options)), tokenize_(std::move(tokenize)), group_(group) {
   if (!tokenize_) throw Error("Evaluator: a tokenizer function is required");
   if (manifest.videos.empty()) {
     throw Error(
@@ -45,6 +46,8 @@ Evaluator::Evaluator(Manifest manifest, EvaluatorOptions options, TokenizeFn tok
   options_.loader.mode = LoaderMode::kVideos;
   options_.loader.shuffle = false;
   options_.loader.drop_last = false;
+  options_.loader.rank = group_ ? group_->rank() : 0;
+  options_.loader.world_size = group_ ? group_->world_size() : 1;
   loader_ = std::make_unique<VideoLoader>(std::move(manifest), options_.loader);
 }
 
@@ -62,7 +65,7 @@ EncodedSplit Evaluator::encode(RetrievalModelImpl& model) {
   Progress progress("encode videos", static_cast<int64_t>(m.videos.size()), options_.progress);
   while (auto batch = loader_->next()) {
     progress.update(loader_->position());
-    auto frames = batch->frames.to(device);
+    auto frames = model_frames(*batch, device);
     auto mask = batch->frame_mask.to(device);
     torch::Tensor emb;
     {
@@ -76,11 +79,18 @@ EncodedSplit Evaluator::encode(RetrievalModelImpl& model) {
       out.video_index.push_back(idx[i]);
     }
   }
+  progress.finish();
+  const int64_t dim = model.clip->config().embed_dim;
+  if (group_ != nullptr) {
+    // This rank's videos only; the captions are sharded after the gather, once every rank knows
+    // which videos could not be decoded.
+    out.video_emb = video_parts.empty() ? torch::zeros({0, dim}) : torch::cat(video_parts);
+    return gather(model, std::move(out));
+  }
   if (video_parts.empty()) {
     throw Error(fmt::format("evaluation split '{}' of {}: none of its {} videos could be decoded",
                             m.split, m.dataset, m.videos.size()));
   }
-  progress.finish();
   out.video_emb = torch::cat(video_parts);
   for (size_t v = 0; v < m.videos.size(); ++v) {
     if (row_of_video[v] < 0) out.skipped_videos.push_back(static_cast<int64_t>(v));
@@ -100,6 +110,85 @@ EncodedSplit Evaluator::encode(RetrievalModelImpl& model) {
   }
   out.text_emb =
       encode_captions(model, texts, tokenize_, options_.text_batch_size, options_.precision);
+  return out;
+}
+
+namespace {
+
+// Rows [rank·per, (rank+1)·per) of n, per = ceil(n / world): contiguous shards, the last short.
+std::pair<int64_t, int64_t> shard_of(int64_t n, int rank, int world) {
+  const int64_t per = (n + world - 1) / world;
+  return {std::min(n, rank * per), std::min(n, (rank + 1) * per)};
+}
+
+// Every rank's rows of `local` ([k, D] with k <= per), padded to `per` rows so the ranks send
+// equal shapes, gathered in rank order; `keep` (gathered the same way) marks the real rows.
+torch::Tensor gather_padded(ProcessGroup& group, const torch::Tensor& local, int64_t per,
+                            const std::string& what) {
+  auto padded = torch::zeros({per, local.size(1)}, local.options());
+  padded.narrow(0, 0, local.size(0)).copy_(local);
+  return group.all_gather_cat(padded, what);
+}
+
+}  // namespace
+
+EncodedSplit Evaluator::gather(RetrievalModelImpl& model, EncodedSplit local) {
+  ProcessGroup& group = *group_;
+  const int64_t dim = local.video_emb.size(1);
+  const Manifest& m = loader_->manifest();
+  const auto n_videos = static_cast<int64_t>(m.videos.size());
+  const int64_t per = (n_videos + group.world_size() - 1) / group.world_size();
+  // Manifest index of each row, -1 for padding: shards are contiguous and in order, so the
+  // gathered real rows are already in manifest order, as one process has them.
+  auto index = torch::full({per, 1}, -1.0, torch::kFloat64);
+  for (size_t i = 0; i < local.video_index.size(); ++i) {
+    index[static_cast<int64_t>(i)][0] = static_cast<double>(local.video_index[i]);
+  }
+  auto all_emb = gather_padded(group, local.video_emb.to(torch::kFloat), per, "gather videos");
+  auto all_idx = gather_padded(group, index, per, "gather video ids").view({-1});
+  EncodedSplit out;
+  std::vector<int64_t> row_of_video(m.videos.size(), -1);
+  std::vector<int64_t> rows;
+  auto idx = all_idx.accessor<double, 1>();
+  for (int64_t i = 0; i < idx.size(0); ++i) {
+    if (idx[i] < 0) continue;
+    const auto v = static_cast<int64_t>(idx[i]);
+    row_of_video[static_cast<size_t>(v)] = static_cast<int64_t>(out.video_index.size());
+    out.video_index.push_back(v);
+    rows.push_back(i);
+  }
+  if (out.video_index.empty()) {
+    throw Error(fmt::format("evaluation split '{}' of {}: none of its {} videos could be decoded",
+                            m.split, m.dataset, m.videos.size()));
+  }
+  out.video_emb = all_emb.index_select(0, torch::tensor(rows, torch::kInt64));
+  for (size_t v = 0; v < m.videos.size(); ++v) {
+    if (row_of_video[v] < 0) out.skipped_videos.push_back(static_cast<int64_t>(v));
+  }
+
+  std::vector<std::string> texts;
+  for (size_t c = 0; c < m.captions.size(); ++c) {
+    const int64_t row = row_of_video[static_cast<size_t>(m.captions[c].video)];
+    if (row < 0) continue;
+    texts.push_back(m.captions[c].text);
+    out.caption_index.push_back(static_cast<int64_t>(c));
+    out.caption_video.push_back(row);
+  }
+  const auto n_texts = static_cast<int64_t>(texts.size());
+  const auto [begin, end] = shard_of(n_texts, group.rank(), group.world_size());
+  std::vector<std::string> mine(texts.begin() + begin, texts.begin() + end);
+  auto mine_emb = mine.empty() ? torch::zeros({0, dim})
+                              : encode_captions(model, mine, tokenize_, options_.text_batch_size,
+                                                options_.precision);
+  const int64_t per_text = (n_texts + group.world_size() - 1) / group.world_size();
+  auto all_text = gather_padded(group, mine_emb, per_text, "gather captions");
+  // Shards are contiguous and only the last ones are short: rank r's rows sit at r·per_text.
+  std::vector<int64_t> text_rows;
+  for (int r = 0; r < group.world_size(); ++r) {
+    const auto [b, e] = shard_of(n_texts, r, group.world_size());
+    for (int64_t i = b; i < e; ++i) text_rows.push_back(r * per_text + (i - b));
+  }
+  out.text_emb = all_text.index_select(0, torch::tensor(text_rows, torch::kInt64));
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include "mvadapter/core/clock.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/progress.h"
+#include "mvadapter/dist/gather.h"
 #include "mvadapter/io/atomic_file.h"
 #include "mvadapter/io/safetensors.h"
 #include "mvadapter/model/adapter_checkpoint.h"
@@ -35,12 +36,17 @@ double selection_score(const RetrievalMetrics& m) {
 }
 
 // fp16 on CUDA: dynamic loss scaling as torch.cuda.amp.GradScaler (init 2^16, x2 after 2000
-// good steps, x0.5 and skip the step on inf/NaN). LibTorch has no C++ GradScaler.
-struct LossScaler {
-  bool enabled = false;
-  double scale = 65536.0;
-  int64_t good_steps = 0;
-};
+// good steps, x0.5 and skip the step on inf/NaN), with its fused kernels so that checking the
+// gradients costs one host-device synchronisation per step. LibTorch has no C++ GradScaler.
+constexpr double kAmpInitScale = 65536.0;
+constexpr int64_t kAmpGrowthInterval = 2000;
+
+// "name shape" of every trainable tensor: what the ranks must agree on.
+std::string trainable_description(const std::vector<std::pair<std::string, torch::Tensor>>& ps) {
+  std::string out;
+  for (const auto& [name, t] : ps) out += fmt::format("{} {}\n", name, c10::str(t.sizes()));
+  return out;
+}
 
 }  // namespace
 
@@ -69,7 +75,28 @@ Trainer::Trainer(RetrievalModel model, VideoLoader& train_loader, Evaluator* eva
         "Trainer: the training loader must yield captions (mode captions or video_caption)");
   }
   check_precision(options_.precision, options_.device, "train.precision");
+  if (options_.emulate_world_size < 0) throw Error("train.emulate_world_size: must be >= 0");
+  if (options_.emulate_world_size > 0) grad_scale_ = 1.0 / static_cast<double>(options_.emulate_world_size);
+  if (options_.group != nullptr && (loader_.options().world_size != world() ||
+                                    loader_.options().rank != options_.group->rank())) {
+    throw Error(fmt::format("Trainer: the loader is rank {} of {}, the process group rank {} of {}",
+                            loader_.options().rank, loader_.options().world_size,
+                            options_.group->rank(), world()));
+  }
+  if (options_.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
   model_->to(options_.device);
+  if (options_.group != nullptr) {
+    // Same code and config on every rank, then the same starting weights (rank 0's).
+    torch::NoGradGuard no_grad;
+    std::vector<std::pair<std::string, torch::Tensor>> shared;
+    for (auto& p : model_->named_parameters()) {
+      if (p.value().requires_grad() || p.key() == "clip.logit_scale") {
+        shared.emplace_back(p.key(), p.value());
+      }
+    }
+    options_.group->check_identical(trainable_description(shared), "the trainable parameters");
+    for (auto& [name, t] : shared) options_.group->broadcast(t, 0, "broadcast " + name);
+  }
   // epochs 0 only evaluates (zero-shot): nothing may train, so there is no optimiser.
   if (options_.epochs > 0) {
     const int64_t total = std::max<int64_t>(1, steps_per_epoch() * options_.epochs);
@@ -84,20 +111,180 @@ int64_t Trainer::steps_per_epoch() const {
   return (micro + options_.grad_accum - 1) / options_.grad_accum;
 }
 
-double Trainer::train_micro_batch(const VideoBatch& batch, double loss_scale) {
+bool Trainer::is_main() const {
+  return options_.group == nullptr || options_.group->is_main();
+}
+
+int Trainer::world() const {
+  return options_.group == nullptr ? 1 : options_.group->world_size();
+}
+
+std::pair<torch::Tensor, torch::Tensor> Trainer::embed(const std::optional<VideoBatch>& batch,
+                                                       torch::Tensor* valid) {
   const auto dev = options_.device;
-  auto frames = batch.frames.to(dev);
-  auto mask = batch.frame_mask.to(dev);
-  auto ids = batch.token_ids.to(dev);
+  torch::Tensor t, v;
+  if (batch) {
+    AutocastGuard autocast(options_.precision, dev);
+    t = model_->embed_texts(batch->token_ids.to(dev)).to(torch::kFloat);
+    v = model_->embed_videos(model_frames(*batch, dev), batch->frame_mask.to(dev))
+            .to(torch::kFloat);
+  }
+  if (options_.group == nullptr) return {t, v};
+  // Ranks gather equal shapes: pad to the loader's batch size. Zero rows that require grad keep
+  // a rank without data in the backward's collectives.
+  const int64_t b = loader_.options().batch_size;
+  const int64_t n = batch ? t.size(0) : 0;
+  const int64_t dim = model_->clip->config().embed_dim;
+  auto pad = [&](const torch::Tensor& x) {
+    auto zeros = torch::zeros({b - n, dim}, torch::TensorOptions().device(dev));
+    if (n == 0) return zeros.requires_grad_();
+    return n == b ? x : torch::cat({x, zeros});
+  };
+  *valid = torch::cat({torch::ones({n}), torch::zeros({b - n})}).to(dev);
+  return {pad(t), pad(v)};
+}
+
+torch::Tensor Trainer::global_loss(const torch::Tensor& t, const torch::Tensor& v,
+                                   const torch::Tensor& valid) {
+  ProcessGroup* group = options_.group;
+  auto texts = t, videos = v;
+  if (group != nullptr) {
+    // The validity flag travels as one more column of the texts: one collective, not two.
+    auto all = gather_rows(torch::cat({t, valid.unsqueeze(1).to(t.dtype())}, 1), group, grad_scale_);
+    texts = all.narrow(1, 0, t.size(1));
+    videos = gather_rows(v, group, grad_scale_);
+    auto keep = all.select(1, t.size(1)).detach() > 0.5;
+    if (!keep.all().item<bool>()) {
+      auto rows = keep.nonzero().view({-1});
+      texts = texts.index_select(0, rows);
+      videos = videos.index_select(0, rows);
+    }
+  } else {
+    texts = gather_rows(t, nullptr, grad_scale_);
+    videos = gather_rows(v, nullptr, grad_scale_);
+  }
+  if (texts.size(0) == 0) return (t.sum() + v.sum()) * 0.0;  // no data anywhere this step
+  return contrastive_loss(model_->logits(texts, videos).to(torch::kFloat));
+}
+
+torch::Tensor Trainer::accumulate(const std::vector<std::optional<VideoBatch>>& micro) {
+  auto total = torch::zeros({}, torch::TensorOptions().device(options_.device));
+  for (const auto& batch : micro) {
+    torch::Tensor valid;
+    auto [t, v] = embed(batch, &valid);
+    auto loss = global_loss(t, v, valid);
+    auto scaled = loss / static_cast<double>(options_.grad_accum);
+    (amp_scale_.defined() ? scaled * amp_scale_ : scaled).backward();
+    total += loss.detach();
+  }
+  return total;
+}
+
+torch::Tensor Trainer::accumulate_cached(const std::vector<std::optional<VideoBatch>>& micro) {
+  // GradCache (Gao et al. 2021): embeddings of every micro-batch without a graph, the loss of the
+  // whole batch and its gradient with respect to those embeddings, then each micro-batch encoded
+  // again with a graph and back-propagated from its cached gradient. Exactly the full-batch step.
+  std::vector<torch::Tensor> ts, vs, valids;
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& batch : micro) {
+      torch::Tensor valid;
+      auto [t, v] = embed(batch, &valid);
+      if (options_.group == nullptr && !batch) continue;
+      ts.push_back(t.detach());
+      vs.push_back(v.detach());
+      if (valid.defined()) valids.push_back(valid);
+    }
+  }
+  auto t_all = torch::cat(ts), v_all = torch::cat(vs);
+  const int64_t local_rows = t_all.size(0);
+  torch::Tensor texts = t_all, videos = v_all;
+  if (options_.group != nullptr) {
+    auto valid = torch::cat(valids);
+    auto all = options_.group->all_gather_cat(
+        torch::cat({t_all, valid.unsqueeze(1).to(t_all.dtype())}, 1), "gather cached embeddings");
+    texts = all.narrow(1, 0, t_all.size(1)).contiguous();
+    videos = options_.group->all_gather_cat(v_all, "gather cached embeddings");
+    auto keep = all.select(1, t_all.size(1)) > 0.5;
+    valids = {keep};
+  }
+  texts.requires_grad_(true);
+  videos.requires_grad_(true);
   torch::Tensor loss;
   {
-    AutocastGuard autocast(options_.precision, dev);
-    auto t = model_->embed_texts(ids);
-    auto v = model_->embed_videos(frames, mask);
-    loss = contrastive_loss(model_->logits(t, v).to(torch::kFloat));
+    auto tx = texts, vx = videos;
+    if (options_.group != nullptr && !valids[0].all().item<bool>()) {
+      auto rows = valids[0].nonzero().view({-1});
+      tx = tx.index_select(0, rows);
+      vx = vx.index_select(0, rows);
+    }
+    loss = tx.size(0) == 0 ? (tx.sum() + vx.sum()) * 0.0
+                           : contrastive_loss(model_->logits(tx, vx).to(torch::kFloat));
   }
-  (loss * (loss_scale / static_cast<double>(options_.grad_accum))).backward();
-  return loss.item<double>();
+  (amp_scale_.defined() ? loss * amp_scale_ : loss).backward();
+  // Every rank computed the same loss: the sum over ranks of the gradient of this rank's rows is
+  // W times its own (the averaging of the parameter gradients divides by W again).
+  const double factor = grad_scale_ * static_cast<double>(world());
+  const int64_t first = options_.group == nullptr ? 0 : options_.group->rank() * local_rows;
+  auto g_t = texts.grad().narrow(0, first, local_rows) * factor;
+  auto g_v = videos.grad().narrow(0, first, local_rows) * factor;
+  int64_t row = 0;
+  for (const auto& batch : micro) {
+    const int64_t rows = options_.group == nullptr ? (batch ? batch->token_ids.size(0) : 0)
+                                                   : loader_.options().batch_size;
+    if (batch) {
+      torch::Tensor valid;
+      auto [t, v] = embed(batch, &valid);
+      torch::autograd::backward({t, v}, {g_t.narrow(0, row, rows), g_v.narrow(0, row, rows)});
+    }
+    row += rows;
+  }
+  return loss.detach();
+}
+
+bool Trainer::reduce_gradients(bool stop) {
+  ProcessGroup* group = options_.group;
+  if (group == nullptr) return stop;
+  const auto params = optimizer_->parameters();
+  // [gradients..., one "has a gradient" count per tensor, the stop requests]
+  int64_t numel = 0;
+  for (const auto& p : params) numel += p.numel();
+  const auto dtype = params.front().scalar_type();
+  auto flat = torch::zeros({numel + static_cast<int64_t>(params.size()) + 1},
+                           torch::TensorOptions().dtype(dtype).device(options_.device));
+  int64_t at = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& g = params[i].grad();
+    if (g.defined()) {
+      flat.narrow(0, at, g.numel()).copy_(g.reshape({-1}));
+      flat[numel + static_cast<int64_t>(i)] = 1;
+    }
+    at += params[i].numel();
+  }
+  flat[numel + static_cast<int64_t>(params.size())] = stop ? 1 : 0;
+  {
+    torch::NoGradGuard no_grad;
+    group->all_reduce_sum(flat, "all-reduce gradients");
+  }
+  auto cpu_tail = flat.narrow(0, numel, static_cast<int64_t>(params.size()) + 1).cpu();
+  auto tail = cpu_tail.to(torch::kDouble);
+  auto acc = tail.accessor<double, 1>();
+  flat.narrow(0, 0, numel).div_(static_cast<double>(world()));
+  at = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto p = params[i];
+    const int64_t n = p.numel();
+    if (acc[static_cast<int64_t>(i)] > 0) {
+      auto g = flat.narrow(0, at, n).view(p.sizes()).to(p.scalar_type());
+      if (p.grad().defined()) {
+        p.mutable_grad().copy_(g);
+      } else {
+        p.mutable_grad() = g.clone();
+      }
+    }
+    at += n;
+  }
+  return acc[static_cast<int64_t>(params.size())] > 0;
 }
 
 void Trainer::save_state(const Position& pos, const nlohmann::json& best_metrics) {
@@ -108,6 +295,15 @@ void Trainer::save_state(const Position& pos, const nlohmann::json& best_metrics
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
     tensors["rng.cpu"] = gen.get_state();
+  }
+  if (options_.device.is_cuda()) {
+    auto gen = at::globalContext().defaultGenerator(options_.device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    tensors["rng.cuda"] = gen.get_state();
+  }
+  if (amp_scale_.defined()) {
+    tensors["amp.scale"] = amp_scale_.cpu();
+    tensors["amp.growth"] = amp_growth_.cpu();
   }
   nlohmann::json meta = {{"epoch", pos.epoch},
                          {"sample", pos.sample},
@@ -177,6 +373,20 @@ Trainer::Position Trainer::load_state(nlohmann::json* best_metrics) {
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(r->second);
   }
+  if (auto r = file.tensors.find("rng.cuda");
+      r != file.tensors.end() && options_.device.is_cuda()) {
+    auto gen = at::globalContext().defaultGenerator(options_.device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(r->second);
+  }
+  // The fp16 loss scale and its growth counter: a resumed run scales as the uninterrupted one.
+  auto scale = file.tensors.find("amp.scale");
+  auto growth = file.tensors.find("amp.growth");
+  if (scale != file.tensors.end() && growth != file.tensors.end() &&
+      options_.precision == Precision::kFp16) {
+    amp_scale_ = scale->second.to(options_.device, torch::kFloat).clone();
+    amp_growth_ = growth->second.to(options_.device, torch::kInt32).clone();
+  }
   Position pos;
   pos.epoch = meta.at("epoch").get<int64_t>();
   pos.sample = meta.at("sample").get<int64_t>();
@@ -213,10 +423,14 @@ void Trainer::write_results(const TrainSummary& s, const Position& pos, double w
 
 TrainSummary Trainer::run(bool resume) {
   const auto t0 = Clock::now();
-  fs::create_directories(options_.run_dir / "checkpoints");
-  const auto config_path = options_.run_dir / "config.yaml";
-  if (!options_.config_yaml.empty() && (!resume || !fs::exists(config_path))) {
-    write_text_atomically(config_path, options_.config_yaml);
+  const bool main = is_main();
+  const bool distributed = options_.group != nullptr;
+  if (main) {
+    fs::create_directories(options_.run_dir / "checkpoints");
+    const auto config_path = options_.run_dir / "config.yaml";
+    if (!options_.config_yaml.empty() && (!resume || !fs::exists(config_path))) {
+      write_text_atomically(config_path, options_.config_yaml);
+    }
   }
 
   Position pos;
@@ -226,7 +440,17 @@ TrainSummary Trainer::run(bool resume) {
                             options_.run_dir.string()));
   }
   if (resume) {
+    // Every rank reads the state (the run directory is on storage all ranks see); the weights
+    // are then rank 0's, as at a fresh start.
     pos = load_state(&best_json_);
+    if (distributed) {
+      torch::NoGradGuard no_grad;
+      for (auto& p : model_->named_parameters()) {
+        if (p.value().requires_grad() || p.key() == "clip.logit_scale") {
+          options_.group->broadcast(p.value(), 0, "broadcast " + p.key());
+        }
+      }
+    }
     spdlog::info("resuming {} at epoch {} sample {} (step {} of {})", options_.run_dir.string(),
                  pos.epoch + 1, pos.sample, pos.step, optimizer_->total_steps());
   } else {
@@ -235,31 +459,38 @@ TrainSummary Trainer::run(bool resume) {
   summary.best_epoch = pos.best_epoch;
   const double elapsed_before = pos.elapsed_s;
 
-  MetricsLog log(options_.run_dir / "metrics.jsonl");
-  LossScaler scaler;
-  scaler.enabled = options_.precision == Precision::kFp16;
-  const int64_t steps_epoch = steps_per_epoch();
+  std::unique_ptr<MetricsLog> log;
+  if (main) log = std::make_unique<MetricsLog>(options_.run_dir / "metrics.jsonl");
+  const bool amp = options_.precision == Precision::kFp16;
+  if (amp && !amp_scale_.defined()) {
+    const auto on = torch::TensorOptions().device(options_.device);
+    amp_scale_ = torch::full({1}, kAmpInitScale, on.dtype(torch::kFloat));
+    amp_growth_ = torch::zeros({1}, on.dtype(torch::kInt32));
+  }
   const int64_t samples_epoch = static_cast<int64_t>(loader_.epoch_order(0).size());
+  const int64_t micro_size = loader_.options().batch_size;
 
   auto finish_state = [&](const Position& p) {
     Position q = p;
     q.elapsed_s = elapsed_before + seconds_since(t0);
-    save_state(q, best_json_);
+    if (main) save_state(q, best_json_);
     summary.state_path = state_path(options_.run_dir);
   };
 
   // One metrics.jsonl line per evaluation; results.json + report.html after each epoch and at
   // the end.
   auto log_eval = [&](int64_t epoch_done) {
-    log.append({{"kind", "eval"},
-                {"epoch", epoch_done},
-                {"step", pos.step},
-                {"time_s", elapsed_before + seconds_since(t0)},
-                {"eval_seconds", summary.final_eval->seconds},
-                {"skipped_videos", summary.final_eval->skipped_videos},
-                {"metrics", summary.final_eval->metrics.to_json()}});
+    if (!log) return;
+    log->append({{"kind", "eval"},
+                 {"epoch", epoch_done},
+                 {"step", pos.step},
+                 {"time_s", elapsed_before + seconds_since(t0)},
+                 {"eval_seconds", summary.final_eval->seconds},
+                 {"skipped_videos", summary.final_eval->skipped_videos},
+                 {"metrics", summary.final_eval->metrics.to_json()}});
   };
   auto publish = [&] {
+    if (!main) return;
     write_results(summary, pos, elapsed_before + seconds_since(t0));
     try {
       write_run_report(options_.run_dir);
@@ -269,103 +500,128 @@ TrainSummary Trainer::run(bool resume) {
   };
 
   for (int64_t epoch = pos.epoch; epoch < options_.epochs; ++epoch) {
-    loader_.start_epoch(epoch, epoch == pos.epoch ? pos.sample : 0);
+    // The state holds the position in the global order: this rank's share starts at 1/W of it.
+    const int64_t start = epoch == pos.epoch ? pos.sample / world() : 0;
+    loader_.start_epoch(epoch, start);
     model_->train();
     optimizer_->zero_grad();
     Progress progress(fmt::format("epoch {}/{}", epoch + 1, options_.epochs), samples_epoch,
-                      options_.progress, epoch == pos.epoch ? pos.sample : 0);
-    double epoch_loss = 0.0, window_loss = 0.0, grad_norm = 0.0;
-    int64_t epoch_micro = 0, window_micro = 0, pending = 0, window_steps = 0;
-    const auto window_start = Clock::now();
-    auto window_t = window_start;
+                      options_.progress && main, start);
+    const auto on = torch::TensorOptions().device(options_.device);
+    auto epoch_loss = torch::zeros({}, on), window_loss = torch::zeros({}, on);
+    double grad_norm = 0.0;
+    int64_t epoch_micro = 0, window_micro = 0, window_steps = 0;
+    // Losses summed into epoch_loss / window_loss: one per micro-batch, or one per step when the
+    // whole batch has one loss (grad_cache).
+    int64_t epoch_terms = 0, window_terms = 0;
+    auto window_t = Clock::now();
+    // Ranks step in lockstep: each runs exactly its share's micro-batches, a missing one (videos
+    // that failed to decode) as zero rows.
+    int64_t micro_left = (samples_epoch - start + micro_size - 1) / micro_size;
+    std::vector<std::optional<VideoBatch>> micro;
 
-    auto take_step = [&] {
+    // One optimiser step over `micro`; returns whether the run stops after it.
+    auto take_step = [&]() -> bool {
+      const auto loss = options_.grad_cache ? accumulate_cached(micro) : accumulate(micro);
+      const bool stop = reduce_gradients(stop_requested_.load());
       const auto params = optimizer_->parameters();
       bool finite = true;
-      if (scaler.enabled) {
-        torch::NoGradGuard ng;
+      if (amp) {
+        std::vector<torch::Tensor> grads;
         for (const auto& p : params) {
-          if (!p.grad().defined()) continue;
-          p.grad().div_(scaler.scale);
-          if (!torch::isfinite(p.grad()).all().item<bool>()) finite = false;
+          if (p.grad().defined()) grads.push_back(p.grad());
         }
+        auto found_inf = torch::zeros({1}, torch::TensorOptions().device(options_.device));
+        at::_amp_foreach_non_finite_check_and_unscale_(grads, found_inf, amp_scale_.reciprocal());
+        finite = found_inf.item<float>() == 0.0f;
+        at::_amp_update_scale_(amp_scale_, amp_growth_, found_inf, 2.0, 0.5, kAmpGrowthInterval);
       }
       if (finite) {
         grad_norm = clip_grad_norm(params, options_.grad_clip);
+        if (!std::isfinite(grad_norm)) {
+          throw Error(
+              fmt::format("epoch {} step {}: the training loss is {} (lower train.lr, or "
+                          "use precision fp32)",
+                          epoch + 1, pos.step + 1, loss.item<double>()));
+        }
         optimizer_->step();
         clamp_logit_scale(*model_);
-        if (scaler.enabled && ++scaler.good_steps % 2000 == 0) scaler.scale *= 2.0;
       } else {
-        scaler.scale *= 0.5;
-        scaler.good_steps = 0;
-        spdlog::warn("fp16: non-finite gradients, step skipped, loss scale now {}", scaler.scale);
+        spdlog::warn("fp16: non-finite gradients, step skipped, loss scale now {}",
+                     amp_scale_.item<double>());
       }
       optimizer_->zero_grad();
-      pending = 0;
+      epoch_loss += loss;
+      window_loss += loss;
+      const int64_t terms = options_.grad_cache ? 1 : static_cast<int64_t>(micro.size());
+      epoch_terms += terms;
+      window_terms += terms;
+      micro.clear();
       ++pos.step;
       ++window_steps;
       if (window_steps >= options_.log_every) {
-        const double loss = window_loss / std::max<int64_t>(1, window_micro);
+        // The only host-device synchronisation for the loss: once per log window.
+        const double mean = window_loss.item<double>() / std::max<int64_t>(1, window_terms);
         nlohmann::json line = {
             {"kind", "train"},
             {"epoch", epoch + 1},
             {"step", pos.step},
-            {"samples", loader_.position()},
-            {"loss", loss},
+            {"samples", loader_.position() * world()},
+            {"loss", mean},
             {"lr", optimizer_->lr_of(ParamGroup::kAdapterDecay)},
             {"clip_lr", optimizer_->lr_of(ParamGroup::kClipNoDecay)},
             {"logit_scale", model_->clip->logit_scale.exp().item<double>()},
             {"grad_norm", grad_norm},
             {"time_s", elapsed_before + seconds_since(t0)},
         };
-        log.append(line);
-        spdlog::debug("epoch {} step {}: loss {:.4f}, {:.1f} samples/s", epoch + 1, pos.step, loss,
-                      static_cast<double>(window_micro * loader_.options().batch_size) /
+        if (log) log->append(line);
+        spdlog::debug("epoch {} step {}: loss {:.4f}, {:.1f} samples/s", epoch + 1, pos.step, mean,
+                      static_cast<double>(window_micro * micro_size * world()) /
                           std::max(1e-9, seconds_since(window_t)));
-        window_loss = 0.0;
+        window_loss.zero_();
+        window_terms = 0;
         window_micro = 0;
         window_steps = 0;
         window_t = Clock::now();
       }
+      return stop;
     };
 
-    while (auto batch = loader_.next()) {
-      if (batch->frames.size(0) < 2) continue;  // a contrastive loss needs negatives
-      const double loss = train_micro_batch(*batch, scaler.enabled ? scaler.scale : 1.0);
-      if (!std::isfinite(loss)) {
-        throw Error(
-            fmt::format("epoch {} step {}: the training loss is {} (lower train.lr, or "
-                        "use precision fp32)",
-                        epoch + 1, pos.step + 1, loss));
+    while (true) {
+      std::optional<VideoBatch> batch;
+      if (distributed) {
+        if (micro_left == 0) break;
+        --micro_left;
+        batch = loader_.next();
+      } else {
+        batch = loader_.next();
+        if (!batch) break;
+        // A loss per micro-batch needs negatives in it; gradient caching has one loss for all.
+        if (!options_.grad_cache && batch->frames.size(0) < 2) continue;
       }
-      epoch_loss += loss;
-      window_loss += loss;
+      micro.push_back(std::move(batch));
       ++epoch_micro;
       ++window_micro;
       progress.update(loader_.position());
-      if (++pending == options_.grad_accum) {
-        take_step();
-        if (stop_requested_.load()) {
-          progress.finish();
-          pos.epoch = epoch;
-          pos.sample = loader_.position();
-          finish_state(pos);
-          summary.interrupted = true;
-          summary.epochs_done = epoch;
-          summary.steps = pos.step;
-          spdlog::warn("interrupted: training state saved to {} (resume with --resume {})",
-                       summary.state_path.string(), options_.run_dir.string());
-          write_results(summary, pos, elapsed_before + seconds_since(t0));
-          return summary;
-        }
+      if (static_cast<int64_t>(micro.size()) == options_.grad_accum && take_step()) {
+        progress.finish();
+        pos.epoch = epoch;
+        pos.sample = loader_.position() * world();
+        finish_state(pos);
+        summary.interrupted = true;
+        summary.epochs_done = epoch;
+        summary.steps = pos.step;
+        spdlog::warn("interrupted: training state saved to {} (resume with --resume {})",
+                     summary.state_path.string(), options_.run_dir.string());
+        if (main) write_results(summary, pos, elapsed_before + seconds_since(t0));
+        return summary;
       }
     }
-    if (pending > 0) take_step();
+    if (!micro.empty()) take_step();
     progress.finish();
-    summary.epoch_loss.push_back(epoch_loss / std::max<int64_t>(1, epoch_micro));
+    summary.epoch_loss.push_back(epoch_loss.item<double>() / std::max<int64_t>(1, epoch_terms));
     spdlog::info("epoch {}/{}: mean loss {:.4f} over {} batches ({} steps in all)", epoch + 1,
                  options_.epochs, summary.epoch_loss.back(), epoch_micro, pos.step);
-    (void)steps_epoch;
 
     // End of epoch: evaluate, checkpoint, save the state to resume from the next epoch.
     std::map<std::string, std::string> meta = options_.checkpoint_metadata;
@@ -373,6 +629,7 @@ TrainSummary Trainer::run(bool resume) {
     meta["epoch"] = std::to_string(epoch + 1);
     meta["step"] = std::to_string(pos.step);
     const bool last_epoch = epoch + 1 == options_.epochs;
+    const auto checkpoints = options_.run_dir / "checkpoints";
     if (evaluator_ && (options_.eval_every_epoch || last_epoch)) {
       summary.final_eval = evaluator_->evaluate(*model_);
       const auto& m = summary.final_eval->metrics;
@@ -385,28 +642,35 @@ TrainSummary Trainer::run(bool resume) {
         best_json_ = m.to_json();
         summary.best = m;
         summary.best_epoch = epoch + 1;
-        save_adapter_weights(*model_, options_.run_dir / "checkpoints" / "best.safetensors", meta);
+        if (main) save_adapter_weights(*model_, checkpoints / "best.safetensors", meta);
       }
     }
-    if (options_.save_every_epoch) {
-      save_adapter_weights(
-          *model_,
-          options_.run_dir / "checkpoints" / fmt::format("epoch_{}.safetensors", epoch + 1), meta);
+    if (main && options_.save_every_epoch) {
+      save_adapter_weights(*model_, checkpoints / fmt::format("epoch_{}.safetensors", epoch + 1),
+                           meta);
     }
-    save_adapter_weights(*model_, options_.run_dir / "checkpoints" / "last.safetensors", meta);
+    if (main) save_adapter_weights(*model_, checkpoints / "last.safetensors", meta);
     pos.epoch = epoch + 1;
     pos.sample = 0;
     finish_state(pos);
     summary.epochs_done = epoch + 1;
     summary.steps = pos.step;
     publish();
+    // Every rank must take the same decision: on one process the flag, on several the ranks agree
+    // through a collective.
+    bool stop_now = stop_requested_.load();
+    if (distributed) {
+      auto flag = torch::full({1}, stop_now ? 1.0 : 0.0);
+      options_.group->all_reduce_sum(flag, "agree on stopping");
+      stop_now = flag.item<double>() > 0;
+    }
     const bool stop_here =
         options_.stop_after_epochs > 0 && epoch + 1 >= options_.stop_after_epochs && !last_epoch;
-    if (stop_requested_.load() || stop_here) {
+    if (stop_now || stop_here) {
       summary.interrupted = true;
       spdlog::warn("stopped after epoch {}: training state saved to {} (resume with --resume {})",
                    epoch + 1, summary.state_path.string(), options_.run_dir.string());
-      write_results(summary, pos, elapsed_before + seconds_since(t0));
+      if (main) write_results(summary, pos, elapsed_before + seconds_since(t0));
       return summary;
     }
   }

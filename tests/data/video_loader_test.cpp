@@ -125,14 +125,15 @@ TEST(VideoLoader, BatchesPairFramesTokensAndIndices) {
   auto b = loader.next();
   ASSERT_TRUE(b.has_value());
   EXPECT_EQ(b->frames.sizes(), (std::vector<int64_t>{3, 4, 3, 32, 32}));
-  EXPECT_EQ(b->frames.scalar_type(), torch::kFloat32);
+  EXPECT_EQ(b->frames.scalar_type(), torch::kUInt8);
   EXPECT_EQ(b->token_ids.sizes(), (std::vector<int64_t>{3, 8}));
   EXPECT_TRUE(torch::equal(b->caption_index, torch::tensor({0, 1, 2}, torch::kInt64)));
   EXPECT_TRUE(torch::equal(b->video_index, torch::tensor({0, 0, 1}, torch::kInt64)));
   EXPECT_TRUE(torch::equal(b->token_ids[2],
                            torch::tensor({49406, 1002, 49407, 0, 0, 0, 0, 0}, torch::kInt64)));
   const auto clip = load_clip(m.videos[1], o.clip);
-  EXPECT_TENSOR_NEAR(b->frames[2], normalize_clip(clip.frames), 0.0);
+  EXPECT_TRUE(torch::equal(b->frames[2], clip.frames));
+  EXPECT_TENSOR_NEAR(model_frames(*b, torch::kCPU)[2], normalize_clip(clip.frames), 0.0);
   EXPECT_TRUE(torch::equal(b->frame_mask[2], clip.mask));
 }
 
@@ -147,8 +148,9 @@ TEST(VideoLoader, PaddedFramesAreZeroAfterNormalisation) {
   auto b = loader.next();
   ASSERT_TRUE(b.has_value());
   EXPECT_EQ(b->frame_mask[0][11].item<int64_t>(), 0);
-  EXPECT_EQ(b->frames[0][11].abs().max().item<float>(), 0.0f);
-  EXPECT_GT(b->frames[0][10].abs().max().item<float>(), 0.0f);
+  const auto x = model_frames(*b, torch::kCPU);
+  EXPECT_EQ(x[0][11].abs().max().item<float>(), 0.0f);
+  EXPECT_GT(x[0][10].abs().max().item<float>(), 0.0f);
   EXPECT_EQ(b->token_ids.sizes(), (std::vector<int64_t>{1, 0}));
   EXPECT_EQ(b->caption_index[0].item<int64_t>(), -1);
 }
@@ -250,11 +252,12 @@ TEST(VideoLoader, MissingVideoIsSkippedOrNamed) {
 
 TEST(VideoLoader, ShardsCoverTheEpochWithEqualLengths) {
   auto o = small_options();
+  o.batch_size = 2;
   o.world_size = 3;
   std::vector<std::pair<int64_t, int64_t>> all;
   for (int r = 0; r < 3; ++r) {
     o.rank = r;
-    VideoLoader loader(small_manifest(5), o, fake_tokenize);  // 10 captions -> 4 per rank
+    VideoLoader loader(small_manifest(5), o, fake_tokenize);  // 10 captions -> 2 x (3 x 2) slots
     const auto shard = loader.epoch_order(2);
     EXPECT_EQ(shard.size(), 4u) << "rank " << r;
     all.insert(all.end(), shard.begin(), shard.end());
@@ -274,6 +277,32 @@ TEST(VideoLoader, ShardsCoverTheEpochWithEqualLengths) {
   EXPECT_EQ(videos, (std::vector<int64_t>{0, 1, 2, 3, 4}));  // each video exactly once
   o.rank = 3;
   EXPECT_ERROR_CONTAINS(VideoLoader(small_manifest(5), o), "rank 3 is not in [0, world_size = 3)");
+}
+
+TEST(VideoLoader, DistributedStepsTakeTheSameSamplesOnAnyNumberOfRanks) {
+  // A global batch of 4: one process with batch 4, or 2 ranks with 2 each, or 4 ranks with 1.
+  auto o = small_options();
+  o.drop_last = true;
+  o.batch_size = 4;
+  VideoLoader single(small_manifest(7), o, fake_tokenize);  // 14 captions -> 3 steps of 4
+  const auto global = single.epoch_order(1);
+  ASSERT_EQ(global.size(), 12u);
+  for (int world : {2, 4}) {
+    o.world_size = world;
+    o.batch_size = 4 / world;
+    for (int r = 0; r < world; ++r) {
+      o.rank = r;
+      VideoLoader loader(small_manifest(7), o, fake_tokenize);
+      const auto shard = loader.epoch_order(1);
+      ASSERT_EQ(shard.size(), 12u / static_cast<size_t>(world));
+      for (size_t i = 0; i < shard.size(); ++i) {
+        const size_t step = i / static_cast<size_t>(o.batch_size);
+        const size_t row = i % static_cast<size_t>(o.batch_size);
+        EXPECT_EQ(shard[i], global[step * 4 + static_cast<size_t>(r * o.batch_size) + row])
+            << "world " << world << " rank " << r << " sample " << i;
+      }
+    }
+  }
 }
 
 TEST(VideoLoader, VideoCaptionModeDrawsOneOwnCaptionPerVideo) {

@@ -77,6 +77,20 @@ struct TrainSection {
   std::filesystem::path output_dir;  ///< "runs/<name>" unless set
   int64_t log_every = 10;            ///< steps between log lines / metrics.jsonl windows
   bool save_every_epoch = true;
+  /// Scale the gradient as the official code does on this many GPUs (its update is the global-batch
+  /// gradient divided by W); 0 = the exact global-batch gradient (DESIGN.md §8).
+  int64_t emulate_world_size = 0;
+  /// Gradient caching: the contrastive loss over the whole batch with grad_accum micro-batches
+  /// (encode all without a graph, then re-encode each with one), so accumulation keeps every
+  /// negative. false: each micro-batch has its own loss.
+  bool grad_cache = false;
+};
+
+/// `dist.*`: how the ranks of a multi-process run talk (the ranks come from the environment).
+struct DistSection {
+  std::string backend = "auto";  ///< auto | gloo | nccl
+  double timeout_s = 1800.0;     ///< rendezvous and every collective, before the run stops
+  bool log_all_ranks = false;    ///< ranks > 0 also write train.rank<N>.log
 };
 
 /// `eval.*`: retrieval evaluation.
@@ -100,6 +114,7 @@ struct RunConfig {
   DataSection data;
   TrainSection train;
   EvalSection eval;
+  DistSection dist;
 };
 
 /// Loads a run configuration: `path` with its `base:` files (ConfigTree), then each override
@@ -131,8 +146,9 @@ DatasetSpec train_dataset_spec(const RunConfig& cfg);
 DatasetSpec test_dataset_spec(const RunConfig& cfg);
 
 /// Loader settings for training: caption pairs (or one caption per video, by
-/// data.caption_sampling), shuffled with train.seed, train.batch_size per batch.
-LoaderOptions train_loader_options(const RunConfig& cfg);
+/// data.caption_sampling), shuffled with train.seed; this rank's micro-batches of
+/// train.batch_size / (world_size x grad_accum) samples. Throws Error when that does not divide.
+LoaderOptions train_loader_options(const RunConfig& cfg, int rank = 0, int world_size = 1);
 /// Loader settings for evaluation: every video once in order, eval.batch_size per batch.
 LoaderOptions eval_loader_options(const RunConfig& cfg);
 

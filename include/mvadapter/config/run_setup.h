@@ -38,6 +38,11 @@ TrainerOptions trainer_options(const RunConfig& cfg, const std::filesystem::path
 /// Evaluator settings of a run (eval.* and the data section's decoding settings).
 EvaluatorOptions evaluator_options(const RunConfig& cfg);
 
+/// The process group of a multi-process run when the environment describes one (torchrun, srun,
+/// `--nproc`: dist_env_from_environment), joined with the `dist.*` settings; null for one process.
+/// `train.device: cuda` becomes this rank's GPU, cuda:LOCAL_RANK.
+std::unique_ptr<ProcessGroup> join_process_group(RunConfig& cfg);
+
 /// Names of the keys whose values differ between two resolved configurations (to_yaml order).
 std::vector<std::string> config_differences(const RunConfig& a, const RunConfig& b);
 

@@ -78,13 +78,15 @@ struct LoaderOptions {
   uint64_t seed = 0;
   bool drop_last = false;  ///< leave out a final batch smaller than batch_size
   int rank = 0;            ///< this process's shard ...
-  int world_size = 1;      ///< ... of this many (strided, as torch's DistributedSampler)
+  int world_size = 1;      ///< ... of this many (training: a slice of each global batch)
   OnError on_error = OnError::kSkip;
+  /// Frames in page-locked memory, so the copy to a GPU is asynchronous (CUDA runs only).
+  bool pin_memory = false;
 };
 
 /// A batch of samples, in the epoch's order.
 struct VideoBatch {
-  torch::Tensor frames;         ///< float32 [B, F, 3, S, S], CLIP-normalised; padded frames are 0
+  torch::Tensor frames;         ///< uint8 [B, F, 3, S, S] RGB crops (model_frames normalises them)
   torch::Tensor frame_mask;     ///< int64 [B, F]
   torch::Tensor token_ids;      ///< int64 [B, L] ([B, 0] in kVideos mode)
   torch::Tensor caption_index;  ///< int64 [B]: index into Manifest::captions (-1 in kVideos mode)
@@ -168,5 +170,9 @@ class VideoLoader {
   std::set<int64_t> reported_;                 // failed videos already logged (once each)
   LoaderStats stats_;
 };
+
+/// The model's input for `batch` on `device`: float32 [B, F, 3, S, S], CLIP-normalised on that
+/// device, padded frames 0 (as the reference pads after normalising).
+torch::Tensor model_frames(const VideoBatch& batch, torch::Device device);
 
 }  // namespace mva

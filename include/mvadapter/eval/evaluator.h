@@ -8,6 +8,7 @@
 
 #include "mvadapter/data/manifest.h"
 #include "mvadapter/data/video_loader.h"
+#include "mvadapter/dist/process_group.h"
 #include "mvadapter/eval/metrics.h"
 #include "mvadapter/model/precision.h"
 #include "mvadapter/model/retrieval_model.h"
@@ -47,8 +48,12 @@ struct EvalResult {
 /// nothing special: the manifest already maps each caption or paragraph to its video.
 class Evaluator {
  public:
-  /// `tokenize` turns a caption into `max_words` ids (the same function training uses).
-  Evaluator(Manifest manifest, EvaluatorOptions options, TokenizeFn tokenize);
+  /// `tokenize` turns a caption into `max_words` ids (the same function training uses). With a
+  /// `group`, each rank encodes a contiguous shard of the videos and of the captions and every
+  /// rank gets the whole split (the group must outlive the Evaluator; every rank calls encode and
+  /// evaluate together).
+  Evaluator(Manifest manifest, EvaluatorOptions options, TokenizeFn tokenize,
+            ProcessGroup* group = nullptr);
 
   /// Embeddings of every video and caption (the model is put in eval mode and left there).
   EncodedSplit encode(RetrievalModelImpl& model);
@@ -59,8 +64,11 @@ class Evaluator {
   const EvaluatorOptions& options() const { return options_; }
 
  private:
+  EncodedSplit gather(RetrievalModelImpl& model, EncodedSplit local);
+
   EvaluatorOptions options_;
   TokenizeFn tokenize_;
+  ProcessGroup* group_ = nullptr;
   std::unique_ptr<VideoLoader> loader_;
 };
 

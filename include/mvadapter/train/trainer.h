@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mvadapter/data/video_loader.h"
+#include "mvadapter/dist/process_group.h"
 #include "mvadapter/eval/evaluator.h"
 #include "mvadapter/model/precision.h"
 #include "mvadapter/model/retrieval_model.h"
@@ -32,6 +33,16 @@ struct TrainerOptions {
   /// `epochs` is larger; 0 = run to the end. For time-sliced jobs and for resume tests.
   int64_t stop_after_epochs = 0;
   bool progress = true;  ///< progress line on a terminal
+  /// The ranks of a multi-process run (null: one process). The loader must yield this rank's
+  /// slice of each global batch (LoaderOptions rank/world_size), the evaluator must share the
+  /// group, and the group must outlive the Trainer. Rank 0 alone writes files.
+  ProcessGroup* group = nullptr;
+  /// Scale the gradient as the official code does on this many GPUs (DESIGN.md §8); 0 = exact.
+  int64_t emulate_world_size = 0;
+  /// One contrastive loss over all grad_accum micro-batches (and ranks), by gradient caching.
+  bool grad_cache = false;
+  /// torch's deterministic algorithms (CUDA: slower kernels, same result run to run).
+  bool deterministic = false;
 
   std::filesystem::path run_dir;
   std::string name;         ///< run name (results.json, report)
@@ -94,13 +105,31 @@ class Trainer {
   void save_state(const Position& pos, const nlohmann::json& best_metrics);
   Position load_state(nlohmann::json* best_metrics);
   void write_results(const TrainSummary& summary, const Position& pos, double wall_s);
-  double train_micro_batch(const VideoBatch& batch, double loss_scale);
+  /// Embeddings of one micro-batch, padded to the loader's batch size on a multi-process run
+  /// (a missing or short batch: zero rows, marked invalid in `valid`).
+  std::pair<torch::Tensor, torch::Tensor> embed(const std::optional<VideoBatch>& batch,
+                                                torch::Tensor* valid);
+  /// The contrastive loss over the global batch of local embeddings t, v (gathered across ranks,
+  /// invalid rows dropped).
+  torch::Tensor global_loss(const torch::Tensor& t, const torch::Tensor& v,
+                            const torch::Tensor& valid);
+  /// Forward and backward of one optimiser step's micro-batches; returns the summed loss.
+  torch::Tensor accumulate(const std::vector<std::optional<VideoBatch>>& micro);
+  torch::Tensor accumulate_cached(const std::vector<std::optional<VideoBatch>>& micro);
+  /// Sums the gradients over ranks and divides by their number (one flattened all-reduce, which
+  /// also carries the stop requests); returns whether any rank asked to stop.
+  bool reduce_gradients(bool stop);
+  bool is_main() const;
+  int world() const;
 
   RetrievalModel model_;
   VideoLoader& loader_;
   Evaluator* evaluator_;
   TrainerOptions options_;
   std::unique_ptr<Optimizer> optimizer_;
+  double grad_scale_ = 1.0;        // 1 / emulate_world_size
+  torch::Tensor amp_scale_;        // fp16 loss scale (device scalar)
+  torch::Tensor amp_growth_;       // good steps since the scale last changed (device int32)
   nlohmann::json best_json_;  // metrics of the best epoch so far (kept across resumes)
   static std::atomic<bool> stop_requested_;
 };
