@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "mvadapter/clip/checkpoint.h"
 #include "mvadapter/core/error.h"
 
 namespace mva {
@@ -130,7 +131,18 @@ ResidualAttentionBlock TransformerImpl::block(int64_t i) const {
 torch::Tensor TransformerImpl::forward(const torch::Tensor& x, const torch::Tensor& mask,
                                        const AdapterContext& ctx) {
   auto h = x;
-  for (const auto& m : *resblocks) h = m->as<ResidualAttentionBlockImpl>()->forward(h, mask, ctx);
+  const bool save_memory = checkpoint_blocks && torch::GradMode::is_enabled();
+  for (const auto& m : *resblocks) {
+    auto block = std::dynamic_pointer_cast<ResidualAttentionBlockImpl>(m);
+    if (save_memory) {
+      // By value: the recomputation runs in the backward, after this frame is gone.
+      h = checkpoint([block, mask, ctx](const torch::Tensor& in) {
+        return block->forward(in, mask, ctx);
+      }, h);
+    } else {
+      h = block->forward(h, mask, ctx);
+    }
+  }
   return h;
 }
 

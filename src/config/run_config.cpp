@@ -441,6 +441,8 @@ const std::vector<Field>& fields() {
         bool_field(KEY(train.save_every_epoch)),
         int_field(KEY(train.emulate_world_size), 0),
         bool_field(KEY(train.grad_cache)),
+        bool_field(KEY(train.deterministic)),
+        bool_field(KEY(train.activation_checkpointing)),
 
         int_field(KEY(eval.batch_size), 1),
         enum_field(KEY(eval.convention), named({RankConvention::kStandard, RankConvention::kOfficial})),

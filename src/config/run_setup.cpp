@@ -106,6 +106,8 @@ TrainerOptions trainer_options(const RunConfig& cfg, const std::filesystem::path
   o.save_every_epoch = t.save_every_epoch;
   o.emulate_world_size = t.emulate_world_size;
   o.grad_cache = t.grad_cache;
+  o.deterministic = t.deterministic;
+  o.activation_checkpointing = t.activation_checkpointing;
   o.eval_every_epoch = cfg.eval.every_epoch;
   o.run_dir = run_dir;
   o.name = cfg.name;

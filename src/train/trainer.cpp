@@ -85,6 +85,8 @@ Trainer::Trainer(RetrievalModel model, VideoLoader& train_loader, Evaluator* eva
   }
   if (options_.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
   model_->to(options_.device);
+  model_->clip->visual->transformer->checkpoint_blocks = options_.activation_checkpointing;
+  model_->clip->transformer->checkpoint_blocks = options_.activation_checkpointing;
   if (options_.group != nullptr) {
     // Same code and config on every rank, then the same starting weights (rank 0's).
     torch::NoGradGuard no_grad;

@@ -116,6 +116,9 @@ class TransformerImpl : public torch::nn::Module {
   int64_t layers() const { return static_cast<int64_t>(resblocks->size()); }
 
   torch::nn::ModuleList resblocks{nullptr};
+  /// Activation checkpointing per block while training (`train.activation_checkpointing`): keep
+  /// each block's input only and recompute the block in the backward.
+  bool checkpoint_blocks = false;
 };
 TORCH_MODULE(Transformer);
 

@@ -84,6 +84,12 @@ struct TrainSection {
   /// (encode all without a graph, then re-encode each with one), so accumulation keeps every
   /// negative. false: each micro-batch has its own loss.
   bool grad_cache = false;
+  /// torch's deterministic algorithms (CUDA: some kernels slower or unavailable; CPU runs are
+  /// deterministic for a given thread count anyway).
+  bool deterministic = false;
+  /// Keep only each CLIP block's input and recompute the block in the backward: activation
+  /// memory of one block instead of all, for one more forward.
+  bool activation_checkpointing = false;
 };
 
 /// `dist.*`: how the ranks of a multi-process run talk (the ranks come from the environment).

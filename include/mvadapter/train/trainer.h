@@ -43,6 +43,8 @@ struct TrainerOptions {
   bool grad_cache = false;
   /// torch's deterministic algorithms (CUDA: slower kernels, same result run to run).
   bool deterministic = false;
+  /// Recompute each CLIP block in the backward instead of keeping its activations.
+  bool activation_checkpointing = false;
 
   std::filesystem::path run_dir;
   std::string name;         ///< run name (results.json, report)
