@@ -119,11 +119,22 @@ class SignalCapture {
       ::sigaction(kSignals[i], &sa, &old_[i]);
       installed_[i] = true;
     }
+    // With SIGCHLD ignored the kernel reaps the ranks itself and their exit statuses are lost.
+    struct sigaction chld {};
+    ::sigaction(SIGCHLD, nullptr, &chld);
+    if (chld.sa_handler == SIG_IGN) {
+      struct sigaction dfl {};
+      dfl.sa_handler = SIG_DFL;
+      sigemptyset(&dfl.sa_mask);
+      ::sigaction(SIGCHLD, &dfl, &old_chld_);
+      chld_reset_ = true;
+    }
   }
   ~SignalCapture() {
     for (size_t i = 0; i < std::size(kSignals); ++i) {
       if (installed_[i]) ::sigaction(kSignals[i], &old_[i], nullptr);
     }
+    if (chld_reset_) ::sigaction(SIGCHLD, &old_chld_, nullptr);
     g_wake_fd = -1;
     g_launching = false;
   }
@@ -148,6 +159,8 @@ class SignalCapture {
   Fd read_, write_;
   struct sigaction old_[2] {};
   bool installed_[2] = {false, false};
+  struct sigaction old_chld_ {};
+  bool chld_reset_ = false;
 };
 
 struct Stream {
@@ -478,10 +491,14 @@ class Launch {
       siginfo_t info{};
       // WNOWAIT keeps the zombie, so its pid (the group id) cannot be reused while the group is
       // cleared of anything the rank left behind, which would hold its pipes open.
-      if (::waitid(P_PID, static_cast<id_t>(r.pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
-          info.si_pid != r.pid) {
-        continue;
+      if (::waitid(P_PID, static_cast<id_t>(r.pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+        if (errno == EINTR) continue;
+        r.running = false;  // not ours to signal any more
+        throw Error(fmt::format(
+            "launcher: rank {} (pid {}) was reaped elsewhere ({}); its exit status is unknown", i,
+            r.pid, std::strerror(errno)));
       }
+      if (info.si_pid != r.pid) continue;
       ::kill(-r.pid, SIGKILL);
       int st = 0;
       while (::waitpid(r.pid, &st, 0) < 0 && errno == EINTR) {

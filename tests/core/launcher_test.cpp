@@ -342,6 +342,18 @@ TEST(Launcher, SecondSigintKillsRanksThatKeepRunning) {
   fs::remove_all(dir);
 }
 
+TEST(Launcher, StatusesSurviveACallerIgnoringSigchld) {
+  struct sigaction ignore {}, before {}, after {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  ::sigaction(SIGCHLD, &ignore, &before);
+  Captured cap;
+  const int status = launch_local_ranks(shell_ranks(2, "exit $((RANK * 4))", cap));
+  ::sigaction(SIGCHLD, &before, &after);
+  EXPECT_EQ(status, 4) << cap.all_err();
+  EXPECT_EQ(after.sa_handler, SIG_IGN) << "the caller's SIGCHLD disposition was not restored";
+}
+
 TEST(Launcher, ProgramThatCannotRunIsAClearError) {
   const size_t fds_before = open_fd_count();
   Captured cap;
