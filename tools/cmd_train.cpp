@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -12,6 +14,7 @@
 #include "mvadapter/clip/clip_loader.h"
 #include "mvadapter/config/run_setup.h"
 #include "mvadapter/core/error.h"
+#include "mvadapter/core/launcher.h"
 #include "mvadapter/core/runtime.h"
 #include "mvadapter/data/dataset_readers.h"
 #include "mvadapter/dist/process_group.h"
@@ -41,6 +44,26 @@ void log_to_run_dir(const std::filesystem::path& run_dir, int rank, bool all_ran
   logger->set_level(spdlog::level::debug);
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
+}
+
+// --nproc N: this same command line again as N local ranks (what torchrun does on one machine);
+// the training code reads RANK, WORLD_SIZE and MASTER_* from the environment. The cores are split
+// between the ranks unless the user set MVA_THREADS.
+void launch_ranks(int nproc) {
+  for (const char* name : {"RANK", "WORLD_SIZE"}) {
+    if (const char* v = std::getenv(name); v != nullptr && *v != '\0') {
+      throw Error(fmt::format(
+          "--nproc: {}={} is already set (this process was started by a launcher such as "
+          "torchrun); run it without --nproc",
+          name, v));
+    }
+  }
+  LaunchOptions opts;
+  opts.program = "/proc/self/exe";
+  opts.args = without_option(own_arguments(), "--nproc");
+  opts.nproc = nproc;
+  opts.threads_per_rank = std::max(1, hardware_threads() / nproc);
+  if (const int status = launch_local_ranks(opts); status != 0) throw ExitStatus{status};
 }
 
 }  // namespace
@@ -181,7 +204,16 @@ void add_train_command(CLI::App& app) {
                   "save the training state and stop once this many epochs are done (continue "
                   "later with --resume)");
   cmd->add_flag("--quiet", o->quiet, "no progress line");
-  cmd->callback([o] { run_training(*o); });
+  auto nproc = std::make_shared<int>(1);
+  cmd->add_option("--nproc", *nproc,
+                  "run N ranks on this machine, as torchrun would: each gets RANK, WORLD_SIZE, "
+                  "MASTER_ADDR/PORT and cores/N threads (unless MVA_THREADS is set); their "
+                  "output is prefixed [rank i]; Ctrl-C reaches every rank");
+  cmd->callback([o, nproc] {
+    if (*nproc < 1) throw Error(fmt::format("--nproc {}: expected at least 1", *nproc));
+    if (*nproc > 1) return launch_ranks(*nproc);
+    run_training(*o);
+  });
 }
 
 }  // namespace mva::cli

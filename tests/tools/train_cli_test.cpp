@@ -195,6 +195,27 @@ TEST(TrainCli, BadInputIsOneErrorLine) {
   EXPECT_NE(out.find("not a run directory"), std::string::npos) << out;
 }
 
+TEST(TrainCli, NprocRunsTheSameCommandAsRanks) {
+  const auto dir = test::temp_dir("train_nproc");
+  const std::string missing = (dir / "missing.yaml").string();
+  std::string out;
+  // Each rank is this command again without --nproc: it fails on the config as one would, and
+  // does not see --nproc (which it would refuse, RANK being set).
+  EXPECT_EQ(test::run_command(cli() + " train --nproc 2 " + missing + " --quiet", &out), 1) << out;
+  EXPECT_NE(out.find("[rank 0] error: "), std::string::npos) << out;
+  EXPECT_NE(out.find("[rank 1] error: "), std::string::npos) << out;
+  EXPECT_NE(out.find(missing), std::string::npos) << out;
+  EXPECT_EQ(out.find("already set"), std::string::npos) << out;
+  EXPECT_NE(out.find("exited with status 1"), std::string::npos) << out;
+
+  EXPECT_EQ(test::run_command(cli() + " train --nproc=0 " + missing, &out), 1);
+  EXPECT_NE(out.find("--nproc 0: expected at least 1"), std::string::npos) << out;
+  EXPECT_EQ(test::run_command("RANK=0 WORLD_SIZE=2 " + cli() + " train --nproc 2 " + missing, &out),
+            1);
+  EXPECT_NE(out.find("RANK=0 is already set"), std::string::npos) << out;
+  fs::remove_all(dir);
+}
+
 TEST(TrainCli, SigintSavesTheTrainingStateFirst) {
   auto s = make_setup("train_sigint", 200);
   const fs::path log = s.dir / "out.txt";
