@@ -11,6 +11,7 @@
 #include "html_entities.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
+#include "mvadapter/text/text_fix.h"
 #include "unicode.h"
 
 namespace mva {
@@ -223,7 +224,7 @@ std::string html_unescape(std::string_view text) {
 }
 
 std::string clip_clean_text(std::string_view text) {
-  auto u = unescape_u32(unescape_u32(utf8_to_u32(text)));
+  auto u = unescape_u32(unescape_u32(utf8_to_u32(fix_text(text))));
   return detail::to_lower(u32_to_utf8(collapse_whitespace(u)));
 }
 
