@@ -6,137 +6,29 @@
 
 #include <fmt/format.h>
 #include <re2/re2.h>
-#include <unicode/ucasemap.h>
 #include <zlib.h>
 
+#include "html_entities.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
+#include "mvadapter/text/text_fix.h"
+#include "unicode.h"
 
 namespace mva {
 namespace {
 
-// ---- UTF-8 <-> code points ------------------------------------------------------------------
-
-constexpr char32_t kReplacement = 0xFFFD;
-
-// Length of the valid UTF-8 sequence at s[i], or 0 when it is invalid. On 0, *bad_len is how many
-// bytes the invalid sequence covers: the lead byte plus the continuation bytes that were still
-// acceptable, which is how Python's errors="replace" groups bytes into one U+FFFD.
-size_t utf8_sequence(std::string_view s, size_t i, char32_t* cp, size_t* bad_len) {
-  auto b = static_cast<unsigned char>(s[i]);
-  if (b < 0x80) {
-    *cp = b;
-    return 1;
-  }
-  size_t need = 0;
-  unsigned char lo = 0x80, hi = 0xBF;
-  char32_t value = 0;
-  if (b >= 0xC2 && b <= 0xDF) {
-    need = 1;
-    value = b & 0x1F;
-  } else if (b >= 0xE0 && b <= 0xEF) {
-    need = 2;
-    value = b & 0x0F;
-    if (b == 0xE0) lo = 0xA0;
-    if (b == 0xED) hi = 0x9F;  // no surrogates
-  } else if (b >= 0xF0 && b <= 0xF4) {
-    need = 3;
-    value = b & 0x07;
-    if (b == 0xF0) lo = 0x90;
-    if (b == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
-  } else {
-    *bad_len = 1;
-    return 0;
-  }
-  for (size_t k = 1; k <= need; ++k) {
-    if (i + k >= s.size()) {
-      *bad_len = k;
-      return 0;
-    }
-    auto c = static_cast<unsigned char>(s[i + k]);
-    if (c < lo || c > hi) {
-      *bad_len = k;
-      return 0;
-    }
-    lo = 0x80;
-    hi = 0xBF;
-    value = (value << 6) | (c & 0x3F);
-  }
-  *cp = value;
-  return need + 1;
-}
-
-// Invalid sequences become U+FFFD, as Python's bytes.decode("utf-8", errors="replace").
-std::u32string utf8_to_u32(std::string_view s) {
-  std::u32string out;
-  out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    char32_t cp = 0;
-    size_t bad = 0;
-    size_t n = utf8_sequence(s, i, &cp, &bad);
-    if (n == 0) {
-      out.push_back(kReplacement);
-      i += bad;
-    } else {
-      out.push_back(cp);
-      i += n;
-    }
-  }
-  return out;
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
-std::string u32_to_utf8(std::u32string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char32_t cp : s) append_utf8(out, cp);
-  return out;
-}
+using detail::append_utf8;
+using detail::u32_to_utf8;
+using detail::utf8_to_u32;
+constexpr char32_t kReplacement = detail::kReplacementChar;
 
 // ---- html.unescape ---------------------------------------------------------------------------
 
-struct Entity {
-  std::string_view name;
-  std::string_view value;
-};
-
-constexpr Entity kEntities[] = {
-#include "html_entities.inc"
-};
-
-const std::string_view* find_entity(std::string_view name) {
-  auto it = std::lower_bound(std::begin(kEntities), std::end(kEntities), name,
-                             [](const Entity& e, std::string_view n) { return e.name < n; });
-  return it != std::end(kEntities) && it->name == name ? &it->value : nullptr;
-}
-
 // Python's html._invalid_charrefs: C1 controls read as Windows-1252, NUL and CR special.
 char32_t invalid_charref(uint64_t num) {
-  static constexpr char32_t kC1[32] = {
-      0x20AC, 0x81,   0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-      0x2039, 0x0152, 0x8D,   0x017D, 0x8F,   0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-      0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D,   0x017E, 0x0178};
   if (num == 0x00) return kReplacement;
   if (num == 0x0D) return U'\r';
-  if (num >= 0x80 && num <= 0x9F) return kC1[num - 0x80];
+  if (num >= 0x80 && num <= 0x9F) return detail::sloppy_cp1252_char(static_cast<uint8_t>(num));
   return 0;
 }
 
@@ -214,14 +106,14 @@ std::u32string unescape_u32(const std::u32string& s) {
     }
     if (k < n && s[k] == U';') ++k;
     std::u32string_view ref(s.data() + j, k - j);
-    if (const auto* v = find_entity(u32_to_utf8(ref))) {
+    if (const auto* v = detail::find_html5_entity(u32_to_utf8(ref))) {
       auto cps = utf8_to_u32(*v);
       out += cps;
     } else {
       // The longest known prefix (at least 2 characters): legacy names such as "&ampx" -> "&x".
       bool found = false;
       for (size_t x = ref.size() - 1; x >= 2 && x < ref.size(); --x) {
-        if (const auto* v = find_entity(u32_to_utf8(ref.substr(0, x)))) {
+        if (const auto* v = detail::find_html5_entity(u32_to_utf8(ref.substr(0, x)))) {
           out += utf8_to_u32(*v);
           out += ref.substr(x);
           found = true;
@@ -262,39 +154,6 @@ std::u32string collapse_whitespace(const std::u32string& s) {
     }
   }
   return out;
-}
-
-struct CaseMapCloser {
-  void operator()(UCaseMap* m) const { ucasemap_close(m); }
-};
-
-// Full Unicode lower-casing in the root locale, as Python's str.lower (including the multi-
-// character mappings such as U+0130 and the final-sigma rule).
-std::string to_lower(const std::string& utf8) {
-  static const std::unique_ptr<UCaseMap, CaseMapCloser> map = [] {
-    UErrorCode status = U_ZERO_ERROR;
-    std::unique_ptr<UCaseMap, CaseMapCloser> m(ucasemap_open("", 0, &status));
-    if (U_FAILURE(status)) {
-      throw Error(fmt::format("ICU: cannot open the root case map ({})", u_errorName(status)));
-    }
-    return m;
-  }();
-  std::string out(utf8.size() + 16, '\0');
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    UErrorCode status = U_ZERO_ERROR;
-    int32_t len = ucasemap_utf8ToLower(map.get(), out.data(), static_cast<int32_t>(out.size()),
-                                       utf8.data(), static_cast<int32_t>(utf8.size()), &status);
-    if (status == U_BUFFER_OVERFLOW_ERROR) {
-      out.assign(static_cast<size_t>(len), '\0');
-      continue;
-    }
-    if (U_FAILURE(status)) {
-      throw Error(fmt::format("ICU: lower-casing failed ({})", u_errorName(status)));
-    }
-    out.resize(static_cast<size_t>(len));
-    return out;
-  }
-  throw Error("ICU: lower-casing failed (buffer size)");
 }
 
 // ---- vocabulary ------------------------------------------------------------------------------
@@ -365,8 +224,8 @@ std::string html_unescape(std::string_view text) {
 }
 
 std::string clip_clean_text(std::string_view text) {
-  auto u = unescape_u32(unescape_u32(utf8_to_u32(text)));
-  return to_lower(u32_to_utf8(collapse_whitespace(u)));
+  auto u = unescape_u32(unescape_u32(utf8_to_u32(fix_text(text))));
+  return detail::to_lower(u32_to_utf8(collapse_whitespace(u)));
 }
 
 ClipTokenizer::ClipTokenizer(const std::string& vocab_path)

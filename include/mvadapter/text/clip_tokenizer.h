@@ -26,8 +26,8 @@ struct TokenBatch {
 /// Python's html.unescape: named (HTML5), decimal and hexadecimal character references.
 std::string html_unescape(std::string_view text);
 
-/// The text clean-up CLIP applies before BPE (ftfy taken as identity): html_unescape twice,
-/// strip, every run of whitespace -> one space, then Unicode lower case (as Python's str.lower).
+/// The text clean-up CLIP applies before BPE: fix_text (ftfy.fix_text, text_fix.h), html_unescape
+/// twice, strip, every run of whitespace -> one space, then Unicode lower case (str.lower).
 std::string clip_clean_text(std::string_view text);
 
 /// OpenAI CLIP's byte-level BPE tokenizer (SimpleTokenizer), id for id.
