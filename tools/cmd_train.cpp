@@ -158,8 +158,9 @@ void run_training(const TrainInvocation& inv) {
   std::signal(SIGINT, on_sigint);
   auto summary = trainer.run(resume);
   std::signal(SIGINT, SIG_DFL);
+  const bool main = group == nullptr || group->is_main();  // rank 0 reports for all ranks
   if (summary.interrupted) {
-    std::printf(
+    if (main) std::printf(
         "stopped after %lld of %lld epochs; training state: %s\ncontinue with: "
         "mvadapter train --resume %s\n",
         static_cast<long long>(summary.epochs_done), static_cast<long long>(cfg.train.epochs),
@@ -168,6 +169,7 @@ void run_training(const TrainInvocation& inv) {
       throw ExitStatus{130};
     return;
   }
+  if (!main) return;
   if (inv.pretrain) {
     // The product of pre-training is a CLIP like a released one (OpenAI names, no adapters).
     const auto clip_path = run_dir / "clip.safetensors";

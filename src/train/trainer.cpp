@@ -613,8 +613,10 @@ TrainSummary Trainer::run(bool resume) {
         summary.interrupted = true;
         summary.epochs_done = epoch;
         summary.steps = pos.step;
-        spdlog::warn("interrupted: training state saved to {} (resume with --resume {})",
-                     summary.state_path.string(), options_.run_dir.string());
+        if (main) {
+          spdlog::warn("interrupted: training state saved to {} (resume with --resume {})",
+                       summary.state_path.string(), options_.run_dir.string());
+        }
         if (main) write_results(summary, pos, elapsed_before + seconds_since(t0));
         return summary;
       }
@@ -670,8 +672,10 @@ TrainSummary Trainer::run(bool resume) {
         options_.stop_after_epochs > 0 && epoch + 1 >= options_.stop_after_epochs && !last_epoch;
     if (stop_now || stop_here) {
       summary.interrupted = true;
-      spdlog::warn("stopped after epoch {}: training state saved to {} (resume with --resume {})",
-                   epoch + 1, summary.state_path.string(), options_.run_dir.string());
+      if (main) {
+        spdlog::warn("stopped after epoch {}: training state saved to {} (resume with --resume {})",
+                     epoch + 1, summary.state_path.string(), options_.run_dir.string());
+      }
       if (main) write_results(summary, pos, elapsed_before + seconds_since(t0));
       return summary;
     }

@@ -1,6 +1,9 @@
 // `mvadapter train` and `eval` on several ranks, each a real process with torchrun's environment,
 // against one process on the same global batch: tiny fixture CLIP, real MSR-VTT clips, Gloo.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -254,6 +257,53 @@ TEST(TrainDistributed, KilledRankStopsTheOthersWithItsNameAndKeepsTheCheckpoint)
   // The checkpoints written before the failure are intact.
   EXPECT_GT(read_safetensors(dir / "run/checkpoints/last.safetensors").tensors.size(), 10u);
   EXPECT_GT(read_safetensors(dir / "run/state/train_state.safetensors").tensors.size(), 10u);
+}
+
+TEST(TrainDistributed, CtrlCOnTheLauncherSavesTheStateOnceAndStopsEveryRank) {
+  const auto dir = test::temp_dir("dist_sigint");
+  const auto cfg = write_config(dir, "run", 50, 4);
+  const auto log = dir / "launcher.log";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) {
+      ::unsetenv(v);
+    }
+    const std::string bin = test::cli_binary().string();
+    ::execl(bin.c_str(), bin.c_str(), "train", "--nproc", "2", cfg.c_str(), "--quiet",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto ckpt = dir / "run/checkpoints/epoch_1.safetensors";
+  const auto until = std::chrono::steady_clock::now() + seconds(300);
+  while (!fs::exists(ckpt) && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const auto read_log = [&] {
+    std::ifstream in(log);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  ASSERT_TRUE(fs::exists(ckpt)) << read_log();
+  ::kill(pid, SIGINT);
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st)) << read_log();
+  EXPECT_EQ(WEXITSTATUS(st), 130) << read_log();
+  const auto out = read_log();
+  // Both ranks stopped at the same step; rank 0 alone wrote the state, once.
+  EXPECT_NE(out.find("[rank 0] stopped after"), std::string::npos) << out;
+  EXPECT_EQ(out.find("[rank 1] stopped after"), std::string::npos) << out;
+  auto state = read_safetensors(dir / "run/state/train_state.safetensors");
+  const auto meta = nlohmann::json::parse(state.metadata.at("mvadapter.train_state"));
+  EXPECT_GE(meta["step"].get<int>(), 6);
+  EXPECT_EQ(meta["sample"].get<int>() % 4, 0) << "a global position at a step boundary";
+  // And the run continues from there (one process, two more epochs).
+  run_single({"train", "--resume", (dir / "run").string(), "--stop-after-epochs",
+              std::to_string(meta["epoch"].get<int>() + 1)});
+  EXPECT_EQ(results(dir / "run")["epochs_done"], meta["epoch"].get<int>() + 1);
 }
 
 }  // namespace
