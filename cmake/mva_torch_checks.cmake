@@ -4,7 +4,8 @@
 # Kept apart from CMakeLists.txt so tests/cmake/ can run each check on a small project with a fake
 # LibTorch (tests/cmake/torch_checks_test.cmake).
 #
-#   mva_check_torch()   after find_package(Torch) and find_package(fmt): all of the below.
+#   mva_check_torch()   after find_package(Torch), find_package(fmt) and find_package(spdlog):
+#                       all of the below.
 
 # Prints "Torch <version>: CUDA <yes/no>, NCCL <yes/no>" and sets MVA_TORCH_HAS_CUDA and
 # MVA_TORCH_HAS_NCCL in the caller's scope.
@@ -81,6 +82,24 @@ function(mva_check_torch_abi)
       "(libtorch-cxx11-abi-shared-with-deps-*.zip), or the LibTorch inside a pip torch >= 2.x "
       "built with the new ABI (python3 -c 'import torch; print(torch.compiled_with_cxx11_abi(), "
       "torch.utils.cmake_prefix_path)' must print True), or Debian's libtorch-dev.")
+  endif()
+endfunction()
+
+# Stops when TorchConfig.cmake came from one LibTorch and the Caffe2 config that defines its
+# library targets from another. TorchConfig looks for Caffe2 next to itself only after CMake's
+# default places, so with Debian's libtorch-dev installed a pip LibTorch would compile against its
+# own headers and link Debian's CPU libraries.
+function(mva_check_torch_caffe2)
+  if(NOT Caffe2_DIR OR NOT Torch_DIR)
+    return()
+  endif()
+  get_filename_component(expected "${Torch_DIR}/../Caffe2" REALPATH)
+  get_filename_component(found "${Caffe2_DIR}" REALPATH)
+  if(EXISTS "${expected}/Caffe2Config.cmake" AND NOT found STREQUAL expected)
+    message(FATAL_ERROR
+      "Torch's config is ${Torch_DIR}, but its libraries would come from the Caffe2 config in "
+      "${Caffe2_DIR}, another LibTorch found first on CMake's search path. Configure with "
+      "-DCaffe2_DIR=${expected} (scripts/bootstrap.sh with TORCH_DIR does).")
   endif()
 endfunction()
 
@@ -184,6 +203,7 @@ function(mva_check_torch)
   mva_describe_torch()
   set(MVA_TORCH_HAS_CUDA ${MVA_TORCH_HAS_CUDA} PARENT_SCOPE)
   set(MVA_TORCH_HAS_NCCL ${MVA_TORCH_HAS_NCCL} PARENT_SCOPE)
+  mva_check_torch_caffe2()
   mva_check_torch_abi()
   mva_check_torch_fmt()
 endfunction()

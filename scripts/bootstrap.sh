@@ -33,8 +33,13 @@ torch_config_dir() {
 TORCH_CMAKE_ARGS=()
 if [ -n "${TORCH_DIR:-}" ]; then
   torch_cfg=$(torch_config_dir "$TORCH_DIR")
-  # Torch_DIR for find_package(Torch); the prefix too, so the Caffe2 config next to it is found.
+  # Torch_DIR for find_package(Torch), and Caffe2_DIR: TorchConfig looks for the Caffe2 config
+  # (its library targets) next to itself only after CMake's default places, where Debian's
+  # libtorch-dev may be. The prefix (pip's torch/) for anything else it brings.
   TORCH_CMAKE_ARGS=(-DTorch_DIR="$torch_cfg" -DCMAKE_PREFIX_PATH="$(cd "$torch_cfg/../../.." && pwd)")
+  if [ -f "$torch_cfg/../Caffe2/Caffe2Config.cmake" ]; then
+    TORCH_CMAKE_ARGS+=(-DCaffe2_DIR="$(cd "$torch_cfg/../Caffe2" && pwd)")
+  fi
   echo "bootstrap: LibTorch from TORCH_DIR: $torch_cfg"
 fi
 

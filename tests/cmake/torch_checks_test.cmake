@@ -15,7 +15,7 @@ set(torch "${root}/libtorch")
 
 # fake_torch(VERSION v FLAGS f [CUDA] [NCCL] [FMT_VERSION n])
 function(fake_torch)
-  cmake_parse_arguments(A "CUDA;NCCL" "VERSION;FLAGS;FMT_VERSION" "" ${ARGN})
+  cmake_parse_arguments(A "CUDA;NCCL;CAFFE2" "VERSION;FLAGS;FMT_VERSION" "" ${ARGN})
   set(cfg "${torch}/share/cmake/Torch")
   file(MAKE_DIRECTORY "${torch}/include/torch/csrc/distributed/c10d")
   # Every LibTorch installs this header, with or without NCCL.
@@ -23,7 +23,13 @@ function(fake_torch)
   if(A_FMT_VERSION)
     file(WRITE "${torch}/include/fmt/core.h" "#pragma once\n#define FMT_VERSION ${A_FMT_VERSION}\n")
   endif()
-  set(body "set(TORCH_INCLUDE_DIRS \"${torch}/include\" \"${torch}/include/torch/csrc/api/include\")\n")
+  set(body "")
+  if(A_CAFFE2)
+    # As the real TorchConfig.cmake: the Caffe2 config next to it, after CMake's default places.
+    file(WRITE "${torch}/share/cmake/Caffe2/Caffe2Config.cmake" "set(CAFFE2_FOUND TRUE)\n")
+    string(APPEND body "find_package(Caffe2 REQUIRED PATHS \${CMAKE_CURRENT_LIST_DIR}/../Caffe2)\n")
+  endif()
+  string(APPEND body "set(TORCH_INCLUDE_DIRS \"${torch}/include\" \"${torch}/include/torch/csrc/api/include\")\n")
   string(APPEND body "set(TORCH_CXX_FLAGS \"${A_FLAGS}\")\n")
   string(APPEND body "add_library(torch INTERFACE IMPORTED)\n")
   string(APPEND body "add_library(torch_cpu INTERFACE IMPORTED)\n")
@@ -50,6 +56,7 @@ math(EXPR next_major "${major} + 1")
 math(EXPR other_fmt "${next_major} * 10000 + 201")
 
 set(torch_dir "${torch}/share/cmake/Torch")
+set(extra_args "")
 set(expect_ok TRUE)
 set(expect "")
 if(CASE STREQUAL "debian")
@@ -77,13 +84,25 @@ elseif(CASE STREQUAL "bundled_fmt_other")
   set(expect_ok FALSE)
   set(expect "fmt mismatch" "fmt ${next_major}.2.1 (${torch}/include/fmt/core.h"
              "fmt ${FMT_VERSION} package" "undefined fmt::v${next_major}" "SPDLOG_FMT_EXTERNAL")
+elseif(CASE STREQUAL "caffe2_elsewhere")
+  # Another LibTorch's Caffe2 config found first (Debian's, when libtorch-dev is installed).
+  fake_torch(VERSION 2.3.1 FLAGS "-D_GLIBCXX_USE_CXX11_ABI=1" CAFFE2)
+  file(WRITE "${root}/other/Caffe2/Caffe2Config.cmake" "set(CAFFE2_FOUND TRUE)\n")
+  set(extra_args "-DCaffe2_DIR=${root}/other/Caffe2")
+  set(expect_ok FALSE)
+  set(expect "its libraries would come from the Caffe2 config in ${root}/other/Caffe2"
+             "-DCaffe2_DIR=${torch}/share/cmake/Caffe2")
+elseif(CASE STREQUAL "caffe2_beside")
+  fake_torch(VERSION 2.3.1 FLAGS "-D_GLIBCXX_USE_CXX11_ABI=1" CAFFE2)
+  set(extra_args "-DCaffe2_DIR=${torch}/share/cmake/Caffe2")
+  set(expect "Torch 2.3.1")
 else()
   message(FATAL_ERROR "torch_checks_test: unknown CASE ${CASE}")
 endif()
 
 execute_process(
   COMMAND ${CMAKE_COMMAND} -S "${MVA_SOURCE_DIR}/tests/cmake/torch_checks" -B "${root}/build"
-          -DMVA_SOURCE_DIR=${MVA_SOURCE_DIR} -DTorch_DIR=${torch_dir}
+          -DMVA_SOURCE_DIR=${MVA_SOURCE_DIR} -DTorch_DIR=${torch_dir} ${extra_args}
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 set(all "${out}${err}")
 # CMake wraps long messages; join the lines so an expected phrase can span two.
