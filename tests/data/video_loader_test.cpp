@@ -66,6 +66,7 @@ std::vector<std::pair<int64_t, int64_t>> run_epoch(VideoLoader& loader, int64_t 
 }
 
 TEST(VideoLoader, ClipWithElevenOneFpsFramesIsPaddedWithOneZeroFrame) {
+  MVA_REQUIRE_VIDEO();
   ClipOptions opts;  // 12 frames, 224 px, official sampling
   const auto clip = load_clip(video("video7375", test::fixture_path(kEleven)), opts);
   EXPECT_EQ(clip.num_sampled, 11);
@@ -81,6 +82,7 @@ TEST(VideoLoader, ClipWithElevenOneFpsFramesIsPaddedWithOneZeroFrame) {
 }
 
 TEST(VideoLoader, SameSeedGivesTheSameOrderWhateverTheThreadCount) {
+  MVA_REQUIRE_VIDEO();
   auto o = small_options();
   VideoLoader one(small_manifest(6), o, fake_tokenize);
   o.threads = 3;
@@ -117,6 +119,7 @@ TEST(VideoLoader, OrderChangesWithTheEpochAndTheSeed) {
 }
 
 TEST(VideoLoader, BatchesPairFramesTokensAndIndices) {
+  MVA_REQUIRE_VIDEO();
   auto o = small_options();
   o.shuffle = false;
   auto m = small_manifest(3);
@@ -137,6 +140,7 @@ TEST(VideoLoader, BatchesPairFramesTokensAndIndices) {
 }
 
 TEST(VideoLoader, PaddedFramesAreZeroAfterNormalisation) {
+  MVA_REQUIRE_VIDEO();
   auto o = small_options();
   o.mode = LoaderMode::kVideos;
   o.clip.frames = 12;
@@ -154,6 +158,7 @@ TEST(VideoLoader, PaddedFramesAreZeroAfterNormalisation) {
 }
 
 TEST(VideoLoader, PrefetchNeverExceedsItsBound) {
+  MVA_REQUIRE_VIDEO();
   auto o = small_options();
   o.batch_size = 2;
   o.prefetch = 3;
@@ -200,6 +205,7 @@ Manifest manifest_with_bad(const BadFiles& bad) {
 }
 
 TEST(VideoLoader, SkipsUndecodableVideosAndCountsThem) {
+  MVA_REQUIRE_VIDEO();
   const auto bad = make_bad_files();
   auto o = small_options();
   o.mode = LoaderMode::kVideos;
@@ -221,6 +227,7 @@ TEST(VideoLoader, SkipsUndecodableVideosAndCountsThem) {
 }
 
 TEST(VideoLoader, FailModeStopsWithAnErrorNamingTheFile) {
+  MVA_REQUIRE_VIDEO();
   const auto bad = make_bad_files();
   auto o = small_options();
   o.mode = LoaderMode::kVideos;
@@ -233,6 +240,7 @@ TEST(VideoLoader, FailModeStopsWithAnErrorNamingTheFile) {
 }
 
 TEST(VideoLoader, MissingVideoIsSkippedOrNamed) {
+  MVA_REQUIRE_VIDEO();
   Manifest m;
   m.videos = {video("here", test::fixture_path(kShort)), video("gone", "/nonexistent/gone.mp4")};
   m.captions = {{0, "caption 0"}, {1, "caption 1"}, {1, "caption 2"}};
@@ -296,6 +304,7 @@ TEST(VideoLoader, VideoCaptionModeDrawsOneOwnCaptionPerVideo) {
 }
 
 TEST(VideoLoader, ResumesFromAPosition) {
+  MVA_REQUIRE_VIDEO();
   auto o = small_options();
   VideoLoader loader(small_manifest(4), o, fake_tokenize);
   const auto full = run_epoch(loader, 1);
@@ -311,6 +320,7 @@ TEST(VideoLoader, ResumesFromAPosition) {
 }
 
 TEST(VideoLoader, OverlongTokenizerOutputStopsEvenWhenSkipping) {
+  MVA_REQUIRE_VIDEO();
   auto o = small_options();
   o.max_words = 2;
   VideoLoader loader(small_manifest(2), o, fake_tokenize);

@@ -99,6 +99,7 @@ std::vector<nlohmann::json> read_lines(const fs::path& p) {
 }
 
 TEST(TrainCli, TrainsEvaluatesAndResumesToTheSameWeights) {
+  MVA_REQUIRE_VIDEO();
   auto s = make_setup("train_e2e");
   std::string out;
   const std::string train = cli() + " train " + s.config.string() + " --quiet";
@@ -213,6 +214,7 @@ TEST(TrainCli, BadInputIsOneErrorLine) {
 }
 
 TEST(TrainCli, SigintSavesTheTrainingStateFirst) {
+  MVA_REQUIRE_VIDEO();
   auto s = make_setup("train_sigint", 200);
   const fs::path log = s.dir / "out.txt";
   pid_t pid = fork();
