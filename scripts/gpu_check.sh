@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks mvadapter on a machine with CUDA GPUs, against the LibTorch inside the local PyTorch:
 #   1. build: a separate build dir configured with bootstrap's TORCH_DIR = that LibTorch
-#   2. unit tests (ctest, CUDA visible), then the distributed tests (ctest -R distributed)
+#   2. unit tests (ctest, CUDA visible), then the distributed tests (ctest -R '[Dd]istributed':
+#      test names or a test program of that name; none found is a failure)
 #   3. a tiny Shapes dataset (synth) and a Tiny-32 CLIP pre-trained for one epoch on the GPU
 #   4. training on it: 2 processes over NCCL (train --nproc 2) when there are >= 2 GPUs, else one
 #   5. one bf16 and one fp16 training run (train.precision)
@@ -95,7 +96,7 @@ BIN="$BUILD/mvadapter"
 # ctest's summary line: "NN% tests passed, F tests failed out of T".
 UNIT="?"
 if ok build; then
-  stage unit_tests 3600 bash -c "cd '$BUILD' && ctest -E distributed -j $((cores < 8 ? cores : 8)) --output-on-failure"
+  stage unit_tests 3600 bash -c "cd '$BUILD' && ctest -E '[Dd]istributed' -j $((cores < 8 ? cores : 8)) --output-on-failure"
   summary=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$WORK/unit_tests.log" | tail -1 || true)
   if [ -n "$summary" ]; then
     failed=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$summary")
@@ -103,7 +104,7 @@ if ok build; then
     UNIT="$((total - failed))/$total"
   fi
   # "No tests were found" is a pass for ctest; here it is a failure: the check must run them.
-  stage distributed 1800 bash -c "cd '$BUILD' && out=\$(ctest -R distributed --output-on-failure 2>&1); rc=\$?; echo \"\$out\"; grep -q 'No tests were found' <<<\"\$out\" && exit 3; exit \$rc"
+  stage distributed 1800 bash -c "cd '$BUILD' && out=\$(ctest -R '[Dd]istributed' --output-on-failure 2>&1); rc=\$?; echo \"\$out\"; grep -q 'No tests were found' <<<\"\$out\" && exit 3; exit \$rc"
 else
   skip unit_tests "no build"
   skip distributed "no build"
