@@ -2,7 +2,7 @@
 #   cmake -DMVA_SOURCE_DIR=... -DWORK_DIR=... -DFMT_VERSION=9.1.0 -DCASE=<case> -P this file
 # Each case writes a fake LibTorch (a TorchConfig.cmake, and an include dir that may hold an
 # fmt/core.h), configures tests/cmake/torch_checks against it, and checks the outcome and the
-# message. The "debian" case uses the real LibTorch the build found.
+# message. The "real_torch" case uses the real LibTorch the build found.
 foreach(v MVA_SOURCE_DIR WORK_DIR FMT_VERSION CASE)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "torch_checks_test: -D${v}=... is required")
@@ -59,11 +59,14 @@ set(torch_dir "${torch}/share/cmake/Torch")
 set(extra_args "")
 set(expect_ok TRUE)
 set(expect "")
-if(CASE STREQUAL "debian")
-  # The LibTorch this build uses (Debian's CPU one in CI): no CUDA, and NCCL's header present
-  # but no backend.
+if(CASE STREQUAL "real_torch")
+  # The LibTorch this build uses, with what the build's own configure found (Debian's CPU one in
+  # CI: no CUDA, and NCCL's header present but no backend).
   set(torch_dir "${REAL_TORCH_DIR}")
-  set(expect "CUDA no" "NCCL no" "probe: MVA_TORCH_HAS_CUDA=OFF MVA_TORCH_HAS_NCCL=OFF")
+  set(expect "probe: MVA_TORCH_HAS_CUDA=${REAL_HAS_CUDA} MVA_TORCH_HAS_NCCL=${REAL_HAS_NCCL}")
+  if(NOT REAL_HAS_CUDA)
+    list(APPEND expect "CUDA no" "NCCL no (no CUDA)")
+  endif()
 elseif(CASE STREQUAL "cuda_nccl")
   fake_torch(VERSION 2.3.1 FLAGS "-D_GLIBCXX_USE_CXX11_ABI=1" CUDA NCCL)
   set(expect "Torch 2.3.1" "CUDA yes 12.1, NCCL yes" "MVA_TORCH_HAS_CUDA=ON MVA_TORCH_HAS_NCCL=ON")
