@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
+#if MVA_WITH_VIDEO
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#endif
 
 #include "commands.h"
 #include "mvadapter/core/error.h"
@@ -22,6 +24,7 @@ struct FramesArgs {
   double fps = 1.0, start = -1.0, end = -1.0;
 };
 
+#if MVA_WITH_VIDEO
 // A grid of the crops, each labelled with its source frame index and its time in seconds, so a
 // person can check the sampling and the crop at a glance.
 void write_contact_sheet(const std::string& path, const ClipFrames& clip, int columns,
@@ -100,6 +103,9 @@ void run_frames(const FramesArgs& a) {
       fmt::format("{}", clip.source_index).c_str());
   std::printf("wrote %s%s\n", a.out.c_str(), a.sheet.empty() ? "" : (" and " + a.sheet).c_str());
 }
+#else
+void run_frames(const FramesArgs&) { no_video_support("frames"); }
+#endif
 
 }  // namespace
 

@@ -13,9 +13,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
+#if MVA_WITH_VIDEO
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
+#endif
 
 #include "commands.h"
 #include "mvadapter/core/error.h"
@@ -36,6 +38,7 @@ struct PreprocessArgs {
   int quality = 95;
 };
 
+#if MVA_WITH_VIDEO
 // Where a video's output goes: a folder of frames, or one re-encoded .mp4 (same relative path).
 fs::path target_of(const PreprocessArgs& a, const fs::path& rel) {
   if (a.mode == "frames") return fs::path(a.out) / rel.parent_path() / rel.stem();
@@ -241,6 +244,10 @@ void run_preprocess(PreprocessArgs a) {
                             videos.size()));
   }
 }
+
+#else
+void run_preprocess(const PreprocessArgs&) { no_video_support("preprocess"); }
+#endif  // MVA_WITH_VIDEO
 
 }  // namespace
 

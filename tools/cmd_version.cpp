@@ -2,16 +2,26 @@
 
 #include <torch/torch.h>
 
+#include <fmt/format.h>
+
 #include "commands.h"
+#include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
 
 namespace mva::cli {
 
+void no_video_support(const std::string& command) {
+  throw Error(fmt::format(
+      "{}: this build has no video support (configured with MVA_WITH_VIDEO=OFF); rebuild with "
+      "-DMVA_WITH_VIDEO=ON (needs OpenCV) to decode videos",
+      command));
+}
+
 void add_version_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("version", "Print the versions of mvadapter and its libraries");
   cmd->callback([] {
-    std::printf("mvadapter 0.1.0\nLibTorch %s\nthreads available: %d\n", TORCH_VERSION,
-                hardware_threads());
+    std::printf("mvadapter 0.1.0\nLibTorch %s\nthreads available: %d\nvideo: %s\n", TORCH_VERSION,
+                hardware_threads(), MVA_WITH_VIDEO ? "yes (OpenCV)" : "no (MVA_WITH_VIDEO=OFF)");
   });
 }
 

@@ -26,6 +26,10 @@ struct TrainInvocation {
 };
 void run_training(const TrainInvocation& inv);
 
+/// Throws the one error a command that needs video decoding gives in a build without it
+/// (MVA_WITH_VIDEO=OFF, the model-only build): "<command>: this build has no video support ...".
+[[noreturn]] void no_video_support(const std::string& command);
+
 // One function per subcommand (tools/cmd_<name>.cpp): registers its options on `app` and sets the
 // callback that calls the library. main.cpp holds only the table of these.
 void add_tokenize_command(CLI::App& app);  // tokenize: CLIP BPE token ids of captions

@@ -5,15 +5,24 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
+#include <ATen/Version.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/torch.h>
 
 #include "mvadapter/core/error.h"
+#include "mvadapter/core/strings.h"
 
 namespace mva {
+
+bool torch_has_cuda() {
+  // The CUDA hooks are the real ones only when libtorch_cuda is loaded; the stub says false.
+  return at::detail::getCUDAHooks().hasCUDART();
+}
 
 int hardware_threads() {
   unsigned n = std::thread::hardware_concurrency();
@@ -37,12 +46,71 @@ int set_threads(int n) {
   return torch::get_num_threads();
 }
 
+namespace {
+
+// The value of `key=` in the "Build settings:" line of at::show_config(), "" if absent.
+std::string_view config_value(std::string_view config, std::string_view key) {
+  for (size_t at = config.find(key); at != std::string_view::npos; at = config.find(key, at + 1)) {
+    const bool starts = at == 0 || config[at - 1] == ' ' || config[at - 1] == ',' ||
+                        config[at - 1] == '\n';
+    const size_t eq = at + key.size();
+    if (!starts || eq >= config.size() || config[eq] != '=') continue;
+    const size_t end = config.find_first_of(",\n", eq + 1);
+    return config.substr(eq + 1, end == std::string_view::npos ? end : end - eq - 1);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string blas_library_file() {
+  void* sgemm = ::dlsym(RTLD_DEFAULT, "sgemm_");
+  Dl_info info{};
+  if (sgemm == nullptr || ::dladdr(sgemm, &info) == 0 || info.dli_fname == nullptr) return {};
+  // The loader names the file as it found it (/lib/x86_64-linux-gnu/libblas.so.3); Debian's
+  // alternatives make that a link to the library that decides.
+  std::error_code ec;
+  auto real = std::filesystem::canonical(info.dli_fname, ec);
+  return ec ? std::string(info.dli_fname) : real.string();
+}
+
+TorchBlas torch_blas(std::string_view show_config) {
+  const std::string blas = ascii_lower(std::string(config_value(show_config, "BLAS_INFO")));
+  if (blas == "mkl") return TorchBlas::kMkl;
+  if (blas == "open" || blas == "openblas") return TorchBlas::kOpenBlas;
+  if (blas == "generic") return TorchBlas::kSystem;
+  const std::string mkl = ascii_lower(std::string(config_value(show_config, "USE_MKL")));
+  if (mkl == "on" || mkl == "1" || mkl == "true") return TorchBlas::kMkl;
+  return TorchBlas::kOther;
+}
+
+bool openblas_should_own_threads(std::string_view show_config, int openblas_parallel,
+                                 std::string_view sgemm_library) {
+  // Only OpenBLAS's own pthread pool fights LibTorch's OpenMP pool; a sequential (0) or OpenMP
+  // (2) OpenBLAS shares LibTorch's threads.
+  constexpr int kOpenBlasPthreads = 1;
+  if (openblas_parallel != kOpenBlasPthreads) return false;
+  switch (torch_blas(show_config)) {
+    case TorchBlas::kOpenBlas:
+      return true;
+    case TorchBlas::kSystem:
+      // Debian's LibTorch calls the system libblas.so.3, whichever library the alternatives
+      // system points it at: OpenBLAS's (.../openblas-pthread/libblas.so.3) or another.
+      return ascii_lower(std::string(sgemm_library)).find("openblas") != std::string::npos;
+    case TorchBlas::kMkl:
+    case TorchBlas::kOther:
+      // An OpenBLAS loaded by another library (Debian's OpenCV) does not run LibTorch's matmuls.
+      return false;
+  }
+  return false;
+}
+
 bool blas_owns_threads(int n) {
-  // Debian's LibTorch calls OpenBLAS built with its own pthread pool. With an OpenMP intra-op
-  // pool as well, each pool spin-waits while the other works: a training step of a
-  // transformer ran 1.7-1.9x slower than with one pool (bench/RESULTS.md, "thread pools").
-  // GEMMs dominate these models, so the cores go to OpenBLAS and LibTorch runs one thread.
-  // MVA_THREADING=omp keeps both pools (for comparison).
+  // Where LibTorch's matmuls run on OpenBLAS built with its own pthread pool (Debian's LibTorch),
+  // an OpenMP intra-op pool as well makes each pool spin-wait while the other works: a training
+  // step of a transformer ran 1.7-1.9x slower than with one pool (bench/RESULTS.md, "thread
+  // pools"). GEMMs dominate these models, so the cores go to OpenBLAS and LibTorch runs one
+  // thread. MVA_THREADING=omp keeps both pools (for comparison).
   if (const char* env = std::getenv("MVA_THREADING"); env != nullptr && std::string(env) == "omp") {
     return false;
   }
@@ -50,8 +118,8 @@ bool blas_owns_threads(int n) {
   using SetThreads = void (*)(int);
   auto get_parallel = reinterpret_cast<GetParallel>(::dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
   auto set_blas = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  constexpr int kOpenBlasPthreads = 1;  // 0: sequential build, 2: OpenMP build (shares LibTorch's)
-  if (get_parallel == nullptr || set_blas == nullptr || get_parallel() != kOpenBlasPthreads) {
+  if (get_parallel == nullptr || set_blas == nullptr) return false;
+  if (!openblas_should_own_threads(at::show_config(), get_parallel(), blas_library_file())) {
     return false;
   }
   set_blas(n);

@@ -145,14 +145,14 @@ struct Codec {
   std::string extension;
 };
 
+#if MVA_WITH_VIDEO
+
 const std::vector<Codec>& codecs() {
   // MPEG-4 part 2 first: present in every FFmpeg build, fast, and exact enough at 32 px; H.264
   // when it is missing; Motion JPEG in an AVI when no MP4 writer opens at all.
   static const std::vector<Codec> kCodecs = {{"mp4v", ".mp4"}, {"avc1", ".mp4"}, {"MJPG", ".avi"}};
   return kCodecs;
 }
-
-#if MVA_WITH_VIDEO
 
 // OpenCV draws with 4 fractional bits, so sub-pixel jitter of position and size is visible.
 constexpr int kShift = 4;

@@ -50,6 +50,8 @@ bool natural_less(const std::string& a, const std::string& b) {
   return a.size() - i < b.size() - j;
 }
 
+#if MVA_WITH_VIDEO
+
 void check_positions(const std::vector<int64_t>& positions, int64_t n, const fs::path& path) {
   for (size_t i = 0; i < positions.size(); ++i) {
     if (positions[i] < 0 || positions[i] >= n || (i > 0 && positions[i] <= positions[i - 1])) {
@@ -60,8 +62,6 @@ void check_positions(const std::vector<int64_t>& positions, int64_t n, const fs:
     }
   }
 }
-
-#if MVA_WITH_VIDEO
 
 torch::Tensor bgr_to_rgb_tensor(const cv::Mat& bgr) {
   auto out = torch::empty({bgr.rows, bgr.cols, 3}, torch::kUInt8);

@@ -1,7 +1,9 @@
 // ProcessGroupGloo.hpp declares nothing unless told that this LibTorch has Gloo (it does: Debian's
 // and the official builds); defined here, not on the command line, to keep the shared PCH valid.
+#ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1
-#if MVA_WITH_NCCL
+#endif
+#if MVA_WITH_NCCL && !defined(USE_C10D_NCCL)
 #define USE_C10D_NCCL 1
 #endif
 #include "mvadapter/dist/process_group.h"

@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include "mvadapter/core/error.h"
+#include "mvadapter/core/runtime.h"
 
 // LibTorch 2.4 replaced the per-device autocast setters by ones taking a DeviceType; the old
 // ones still exist there but warn. Pick by version so both builds are quiet.
@@ -57,10 +58,16 @@ torch::Device parse_device(const std::string& name, const std::string& field) {
     }
     index = std::stoi(rest.substr(1));
   }
+  if (!torch_has_cuda()) {
+    throw Error(fmt::format(
+        "{}: '{}' requested but this LibTorch was built without CUDA (use cpu, or build against "
+        "a CUDA LibTorch: README, \"GPUs\")",
+        field, name));
+  }
   if (!torch::cuda::is_available()) {
     throw Error(fmt::format(
-        "{}: '{}' requested but this build of LibTorch has no CUDA support or no GPU is visible "
-        "(use cpu)",
+        "{}: '{}' requested but no CUDA GPU is visible to this CUDA LibTorch (check nvidia-smi "
+        "and CUDA_VISIBLE_DEVICES, or use cpu)",
         field, name));
   }
   const int count = static_cast<int>(torch::cuda::device_count());

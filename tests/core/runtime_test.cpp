@@ -3,7 +3,9 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <string>
 
+#include <ATen/Version.h>
 #include <torch/torch.h>
 
 #include "mvadapter/core/error.h"
@@ -20,15 +22,67 @@ TEST(Runtime, EnvironmentOverridesRequestedThreads) {
   EXPECT_EQ(set_threads(8), 1);
 }
 
-TEST(Runtime, OnePoolOwnsTheCoresWithPthreadOpenBlas) {
+// at::show_config() of three LibTorch builds, trimmed to the lines that matter: Debian 12's
+// libtorch 1.13 (system BLAS), an official x86 CUDA LibTorch 2.x (MKL), and an OpenBLAS build (as
+// the aarch64 wheels).
+constexpr const char* kDebianConfig =
+    "PyTorch built with:\n  - GCC 12.2\n  - LAPACK is enabled (usually provided by MKL)\n"
+    "  - Build settings: BLAS_INFO=generic, BUILD_TYPE=RelWithDebInfo, LAPACK_INFO=generic, "
+    "TORCH_VERSION=1.13.0, USE_CUDA=OFF, USE_MKLDNN=ON, USE_NCCL=OFF, USE_OPENMP=ON, \n";
+constexpr const char* kMklConfig =
+    "PyTorch built with:\n  - GCC 9.3\n  - Intel(R) oneAPI Math Kernel Library Version 2022.2\n"
+    "  - CUDA Runtime 12.1\n"
+    "  - Build settings: BLAS_INFO=mkl, BUILD_TYPE=Release, CUDA_VERSION=12.1, LAPACK_INFO=mkl, "
+    "TORCH_VERSION=2.2.0, USE_CUDA=ON, USE_MKL=ON, USE_MKLDNN=ON, USE_NCCL=1, USE_OPENMP=ON, \n";
+constexpr const char* kOpenBlasConfig =
+    "PyTorch built with:\n  - GCC 10.2\n"
+    "  - Build settings: BLAS_INFO=open, BUILD_TYPE=Release, LAPACK_INFO=open, "
+    "TORCH_VERSION=2.2.0, USE_CUDA=OFF, USE_MKL=OFF, USE_OPENMP=ON, \n";
+constexpr const char* kOpenBlasSystemBlas = "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3";
+constexpr const char* kReferenceSystemBlas = "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3";
+
+TEST(Runtime, ReadsWhichBlasLibTorchWasBuiltWith) {
+  EXPECT_EQ(torch_blas(kDebianConfig), TorchBlas::kSystem);
+  EXPECT_EQ(torch_blas(kMklConfig), TorchBlas::kMkl);
+  EXPECT_EQ(torch_blas(kOpenBlasConfig), TorchBlas::kOpenBlas);
+  EXPECT_EQ(torch_blas("Build settings: BUILD_TYPE=Release, USE_MKL=ON, "), TorchBlas::kMkl);
+  EXPECT_EQ(torch_blas("Build settings: BLAS_INFO=accelerate, "), TorchBlas::kOther);
+  EXPECT_EQ(torch_blas(""), TorchBlas::kOther);
+  // A key is matched whole: LAPACK_INFO=open alone is no BLAS.
+  EXPECT_EQ(torch_blas("Build settings: LAPACK_INFO=open, "), TorchBlas::kOther);
+}
+
+TEST(Runtime, OpenBlasGetsTheCoresOnlyWhenItRunsLibTorchsMatmuls) {
+  // Debian: LibTorch's matmuls go to the system libblas.so.3, OpenBLAS's here.
+  EXPECT_TRUE(openblas_should_own_threads(kDebianConfig, 1, kOpenBlasSystemBlas));
+  EXPECT_FALSE(openblas_should_own_threads(kDebianConfig, 1, kReferenceSystemBlas));
+  // An MKL LibTorch in a process where OpenCV loaded a pthread OpenBLAS: MKL runs the matmuls.
+  EXPECT_FALSE(openblas_should_own_threads(kMklConfig, 1, kOpenBlasSystemBlas));
+  EXPECT_TRUE(openblas_should_own_threads(kOpenBlasConfig, 1, ""));
+  // OpenMP (2) or sequential (0) OpenBLAS shares LibTorch's pool; -1: none loaded.
+  for (int parallel : {-1, 0, 2}) {
+    EXPECT_FALSE(openblas_should_own_threads(kOpenBlasConfig, parallel, "")) << parallel;
+    EXPECT_FALSE(openblas_should_own_threads(kDebianConfig, parallel, kOpenBlasSystemBlas))
+        << parallel;
+  }
+}
+
+TEST(Runtime, OnePoolOwnsTheCoresWhereOpenBlasRunsTheMatmuls) {
   using GetInt = int (*)();
   auto get_parallel = reinterpret_cast<GetInt>(::dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
   auto get_blas = reinterpret_cast<GetInt>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  const bool pthread_openblas = get_parallel != nullptr && get_parallel() == 1;
+  const int parallel = get_parallel != nullptr ? get_parallel() : -1;
+  const std::string config = at::show_config();
+  if (torch_blas(config) == TorchBlas::kSystem && parallel == 1) {
+    // Debian's LibTorch with libopenblas0-pthread (bootstrap installs it): libblas.so.3 is a
+    // link, through the alternatives system, to OpenBLAS's; the policy must see through it.
+    EXPECT_NE(blas_library_file().find("openblas"), std::string::npos) << blas_library_file();
+  }
+  const bool openblas_owns = openblas_should_own_threads(config, parallel, blas_library_file());
   ::setenv("MVA_THREADS", "2", 1);
   ::unsetenv("MVA_THREADING");
   EXPECT_EQ(set_threads(0), 2);
-  if (pthread_openblas) {
+  if (openblas_owns) {
     EXPECT_EQ(torch::get_num_threads(), 1);
     ASSERT_NE(get_blas, nullptr);
     EXPECT_EQ(get_blas(), 2);

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
+#if MVA_WITH_VIDEO
 #include <opencv2/imgcodecs.hpp>
+#endif
 
 #include "mvadapter/core/error.h"
 #include "mvadapter/data/frame_sampler.h"
@@ -39,6 +41,7 @@ void copy_prefix(const fs::path& from, const fs::path& to, double fraction) {
 }
 
 TEST(VideoDecoder, MatchesReferenceCountsAndIndicesOnRealClips) {
+  MVA_REQUIRE_VIDEO();
   const auto cases = video_cases();
   const int64_t frames = cases["frames"];
   ASSERT_EQ(cases["cases"].size(), 8u);
@@ -56,6 +59,7 @@ TEST(VideoDecoder, MatchesReferenceCountsAndIndicesOnRealClips) {
 }
 
 TEST(VideoDecoder, TrustingTheFrameCountGivesTheSameFrames) {
+  MVA_REQUIRE_VIDEO();
   const auto path = test::fixture_path("video/videos/audio_1__gt_9474.mp4");
   const auto exact = read_video(entry(path), official(12));
   DecodeOptions fast;
@@ -69,6 +73,7 @@ TEST(VideoDecoder, TrustingTheFrameCountGivesTheSameFrames) {
 }
 
 TEST(VideoDecoder, TimeWindowTakesOneFrameASecondInsideIt) {
+  MVA_REQUIRE_VIDEO();
   auto v = entry(test::fixture_path("video/videos/audio_1__pred_7375.mp4"));  // 25 fps, 275 frames
   v.start_s = 2.0;
   v.end_s = 5.0;
@@ -81,6 +86,7 @@ TEST(VideoDecoder, TimeWindowTakesOneFrameASecondInsideIt) {
 }
 
 TEST(VideoDecoder, SampledIndicesFollowIntOfTimesFps) {
+  MVA_REQUIRE_VIDEO();
   // int(s * 29.97): 0, 29, 59, 89
   EXPECT_EQ(sampled_frame_indices(90, 30000.0 / 1001.0, 1.0, -1, -1),
             (std::vector<int64_t>{0, 29, 59, 89}));
@@ -90,6 +96,7 @@ TEST(VideoDecoder, SampledIndicesFollowIntOfTimesFps) {
 }
 
 TEST(VideoDecoder, StreamingGivesTheSameFramesAsReading) {
+  MVA_REQUIRE_VIDEO();
   const auto v = entry(test::fixture_path("video/faststart_7375_5s.mp4"));
   const auto all = read_video(v);
   std::vector<int64_t> positions, sources;
@@ -115,6 +122,7 @@ TEST(VideoDecoder, MissingVideoIsAnErrorNamingIt) {
 }
 
 TEST(VideoDecoder, GarbageBytesAreAnErrorNamingTheFile) {
+  MVA_REQUIRE_VIDEO();
   const auto dir = test::temp_dir("garbage");
   const auto path = dir / "video9.mp4";
   {
@@ -126,6 +134,7 @@ TEST(VideoDecoder, GarbageBytesAreAnErrorNamingTheFile) {
 }
 
 TEST(VideoDecoder, TruncatedCopiesAreErrorsNamingTheFile) {
+  MVA_REQUIRE_VIDEO();
   const auto dir = test::temp_dir("truncated");
   // Index (moov) at the end, as most clips: a cut file cannot even be opened.
   const auto cut = dir / "cut.mp4";
@@ -143,6 +152,7 @@ TEST(VideoDecoder, TruncatedCopiesAreErrorsNamingTheFile) {
   fs::remove_all(dir);
 }
 
+#if MVA_WITH_VIDEO  // writes its frames with OpenCV
 TEST(VideoDecoder, FrameFolderReadsFilesInNumericOrder) {
   const auto dir = test::temp_dir("folder");
   // Four 2x3 frames whose red channel encodes the frame number; names unpadded on purpose.
@@ -165,7 +175,18 @@ TEST(VideoDecoder, FrameFolderReadsFilesInNumericOrder) {
   fs::remove_all(dir);
 }
 
+#endif  // MVA_WITH_VIDEO
+
+#if !MVA_WITH_VIDEO
+TEST(VideoDecoder, ModelOnlyBuildSaysItHasNoVideoSupport) {
+  const auto clip = test::fixture_path("video/faststart_7375_5s.mp4");
+  EXPECT_ERROR_CONTAINS(read_video(entry(clip)),
+                        clip.string() + ": this build has no video support");
+}
+#endif
+
 TEST(VideoDecoder, FrameFolderErrorsNameThePath) {
+  MVA_REQUIRE_VIDEO();
   const auto dir = test::temp_dir("empty_folder");
   VideoEntry v = entry(dir);
   v.frame_folder = true;

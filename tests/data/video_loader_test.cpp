@@ -66,6 +66,7 @@ std::vector<std::pair<int64_t, int64_t>> run_epoch(VideoLoader& loader, int64_t 
 }
 
 TEST(VideoLoader, ClipWithElevenOneFpsFramesIsPaddedWithOneZeroFrame) {
+  MVA_REQUIRE_VIDEO();
   ClipOptions opts;  // 12 frames, 224 px, official sampling
   const auto clip = load_clip(video("video7375", test::fixture_path(kEleven)), opts);
   EXPECT_EQ(clip.num_sampled, 11);
@@ -81,6 +82,7 @@ TEST(VideoLoader, ClipWithElevenOneFpsFramesIsPaddedWithOneZeroFrame) {
 }
 
 TEST(VideoLoader, SameSeedGivesTheSameOrderWhateverTheThreadCount) {
+  MVA_REQUIRE_VIDEO();
   auto o = small_options();
   VideoLoader one(small_manifest(6), o, fake_tokenize);
   o.threads = 3;
@@ -117,6 +119,7 @@ TEST(VideoLoader, OrderChangesWithTheEpochAndTheSeed) {
 }
 
 TEST(VideoLoader, BatchesPairFramesTokensAndIndices) {
+  MVA_REQUIRE_VIDEO();
   auto o = small_options();
   o.shuffle = false;
   auto m = small_manifest(3);
@@ -138,6 +141,7 @@ TEST(VideoLoader, BatchesPairFramesTokensAndIndices) {
 }
 
 TEST(VideoLoader, PaddedFramesAreZeroAfterNormalisation) {
+  MVA_REQUIRE_VIDEO();
   auto o = small_options();
   o.mode = LoaderMode::kVideos;
   o.clip.frames = 12;
@@ -156,6 +160,7 @@ TEST(VideoLoader, PaddedFramesAreZeroAfterNormalisation) {
 }
 
 TEST(VideoLoader, PrefetchNeverExceedsItsBound) {
+  MVA_REQUIRE_VIDEO();
   auto o = small_options();
   o.batch_size = 2;
   o.prefetch = 3;
@@ -202,6 +207,7 @@ Manifest manifest_with_bad(const BadFiles& bad) {
 }
 
 TEST(VideoLoader, SkipsUndecodableVideosAndCountsThem) {
+  MVA_REQUIRE_VIDEO();
   const auto bad = make_bad_files();
   auto o = small_options();
   o.mode = LoaderMode::kVideos;
@@ -223,6 +229,7 @@ TEST(VideoLoader, SkipsUndecodableVideosAndCountsThem) {
 }
 
 TEST(VideoLoader, FailModeStopsWithAnErrorNamingTheFile) {
+  MVA_REQUIRE_VIDEO();
   const auto bad = make_bad_files();
   auto o = small_options();
   o.mode = LoaderMode::kVideos;
@@ -235,6 +242,7 @@ TEST(VideoLoader, FailModeStopsWithAnErrorNamingTheFile) {
 }
 
 TEST(VideoLoader, MissingVideoIsSkippedOrNamed) {
+  MVA_REQUIRE_VIDEO();
   Manifest m;
   m.videos = {video("here", test::fixture_path(kShort)), video("gone", "/nonexistent/gone.mp4")};
   m.captions = {{0, "caption 0"}, {1, "caption 1"}, {1, "caption 2"}};
@@ -325,6 +333,7 @@ TEST(VideoLoader, VideoCaptionModeDrawsOneOwnCaptionPerVideo) {
 }
 
 TEST(VideoLoader, ResumesFromAPosition) {
+  MVA_REQUIRE_VIDEO();
   auto o = small_options();
   VideoLoader loader(small_manifest(4), o, fake_tokenize);
   const auto full = run_epoch(loader, 1);
@@ -340,6 +349,7 @@ TEST(VideoLoader, ResumesFromAPosition) {
 }
 
 TEST(VideoLoader, OverlongTokenizerOutputStopsEvenWhenSkipping) {
+  MVA_REQUIRE_VIDEO();
   auto o = small_options();
   o.max_words = 2;
   VideoLoader loader(small_manifest(2), o, fake_tokenize);

@@ -48,6 +48,7 @@ TEST(VideoTransform, ShortSideSizeRoundsTheLongSide) {
 }
 
 TEST(VideoTransform, PilBicubicReproducesTheReferenceCrops) {
+  MVA_REQUIRE_VIDEO();
   for (const std::string file : {"audio_0__gt_7348.mp4", "audio_0__pred_8807.mp4"}) {
     SCOPED_TRACE(file);
     const auto pair = crops_of(file, ResizeMethod::kPilBicubic);
@@ -58,6 +59,7 @@ TEST(VideoTransform, PilBicubicReproducesTheReferenceCrops) {
 }
 
 TEST(VideoTransform, OpenCvResamplersStayWithinTwoLevelsOfTheReference) {
+  MVA_REQUIRE_VIDEO();
   for (auto method : {ResizeMethod::kOpenCvCubic, ResizeMethod::kOpenCvArea}) {
     const auto pair = crops_of("audio_0__gt_7348.mp4", method);
     const double mad = mean_abs_diff(pair.ours, pair.reference);
@@ -67,6 +69,7 @@ TEST(VideoTransform, OpenCvResamplersStayWithinTwoLevelsOfTheReference) {
 }
 
 TEST(VideoTransform, PerFrameMeansMatchTheReferenceOnAllClips) {
+  MVA_REQUIRE_VIDEO();
   std::ifstream in(test::fixture_path("video/videos.json"));
   const auto cases = nlohmann::json::parse(in);
   for (const auto& c : cases["cases"]) {

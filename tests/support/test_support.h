@@ -44,6 +44,15 @@ double relative_error(const torch::Tensor& got, const torch::Tensor& want);
 
 }  // namespace mva::test
 
+/// First statement of a test that decodes or writes videos: in the model-only build
+/// (MVA_WITH_VIDEO=OFF) the test is skipped, and the skip message says why.
+#if MVA_WITH_VIDEO
+#define MVA_REQUIRE_VIDEO() static_cast<void>(0)
+#else
+#define MVA_REQUIRE_VIDEO() \
+  GTEST_SKIP() << "needs video decoding (OpenCV); this build has MVA_WITH_VIDEO=OFF"
+#endif
+
 #define EXPECT_TENSOR_NEAR(got, want, tol) \
   EXPECT_PRED_FORMAT3(::mva::test::tensor_near, got, want, tol)
 #define ASSERT_TENSOR_NEAR(got, want, tol) \

@@ -26,6 +26,7 @@ nlohmann::json read_json(const fs::path& p) {
 }
 
 TEST(Demo, ShrunkenDemoRunsEveryMethodAndWritesTheTable) {
+  MVA_REQUIRE_VIDEO();
   const auto dir = test::temp_dir("demo");
   const auto script = fs::path(MVA_SOURCE_DIR) / "scripts" / "demo.sh";
   std::ostringstream cmd;

@@ -1,4 +1,6 @@
-// `mvadapter frames` and `mvadapter preprocess` run as a user would.
+// `mvadapter frames` and `mvadapter preprocess` run as a user would. Both decode videos: the
+// model-only build (MVA_WITH_VIDEO=OFF) compiles the tests below out and checks instead that the
+// commands say they need video support.
 #include <fstream>
 #include <string>
 
@@ -6,7 +8,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
+#if MVA_WITH_VIDEO
 #include <opencv2/imgcodecs.hpp>
+#endif
 
 #include "mvadapter/io/safetensors.h"
 #include "test_support.h"
@@ -20,6 +24,7 @@ std::string cli() {
   return test::cli_binary().string();
 }
 
+#if MVA_WITH_VIDEO
 TEST(FramesCli, WritesReferenceCropsMaskIndicesAndASheet) {
   const auto dir = test::temp_dir("frames_cli");
   const auto out = dir / "f.safetensors";
@@ -144,6 +149,31 @@ TEST(PreprocessCli, ReencodesToOneFrameASecond) {
   EXPECT_EQ(st.tensors.at("mask").sum().item<int64_t>(), 6);
   fs::remove_all(dir);
 }
+
+#else
+TEST(FramesCli, ModelOnlyBuildSaysFramesAndPreprocessNeedVideo) {
+  const auto dir = test::temp_dir("frames_cli_novideo");
+  const std::string video = test::fixture_path("video/faststart_7375_5s.mp4").string();
+  std::string log;
+  EXPECT_EQ(test::run_command(
+                fmt::format("{} frames {} --out {}", cli(), video, (dir / "f.safetensors").string()),
+                &log),
+            1)
+      << log;
+  EXPECT_NE(log.find("error: frames: this build has no video support"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(dir / "f.safetensors"));
+  EXPECT_EQ(test::run_command(fmt::format("{} preprocess --videos {} --out {}", cli(),
+                                          dir.string(), (dir / "out").string()),
+                              &log),
+            1)
+      << log;
+  EXPECT_NE(log.find("error: preprocess: this build has no video support"), std::string::npos)
+      << log;
+  EXPECT_EQ(test::run_command(cli() + " version", &log), 0) << log;
+  EXPECT_NE(log.find("video: no (MVA_WITH_VIDEO=OFF)"), std::string::npos) << log;
+  fs::remove_all(dir);
+}
+#endif  // MVA_WITH_VIDEO
 
 }  // namespace
 }  // namespace mva

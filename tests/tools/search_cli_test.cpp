@@ -110,6 +110,7 @@ std::vector<int64_t> order_of(const torch::Tensor& scores) {
 }
 
 TEST(SearchCli, CaptionQueryRanksVideosAsTheEmbeddingsSay) {
+  MVA_REQUIRE_VIDEO();
   auto s = make_setup("search_cli_text");
   const fs::path videos = s.dir / "videos.safetensors", captions = s.dir / "captions.safetensors";
   const std::string base = " " + s.config.string() + " --zero-shot";
@@ -166,6 +167,7 @@ TEST(SearchCli, CaptionQueryRanksVideosAsTheEmbeddingsSay) {
 }
 
 TEST(SearchCli, VideoQueryRanksCaptionsAsTheEmbeddingsSay) {
+  MVA_REQUIRE_VIDEO();
   auto s = make_setup("search_cli_video");
   const fs::path videos = s.dir / "videos.safetensors", captions = s.dir / "captions.safetensors";
   const std::string base = " " + s.config.string() + " --zero-shot";
@@ -192,6 +194,7 @@ TEST(SearchCli, VideoQueryRanksCaptionsAsTheEmbeddingsSay) {
 }
 
 TEST(SearchCli, BadInputIsOneErrorLine) {
+  MVA_REQUIRE_VIDEO();
   auto s = make_setup("search_cli_bad");
   const fs::path videos = s.dir / "videos.safetensors";
   const std::string base = " " + s.config.string() + " --zero-shot";

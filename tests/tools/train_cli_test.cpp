@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_fixture.h"
+#include "mvadapter/core/runtime.h"
 #include "mvadapter/io/safetensors.h"
 #include "test_support.h"
 
@@ -98,6 +99,7 @@ std::vector<nlohmann::json> read_lines(const fs::path& p) {
 }
 
 TEST(TrainCli, TrainsEvaluatesAndResumesToTheSameWeights) {
+  MVA_REQUIRE_VIDEO();
   auto s = make_setup("train_e2e");
   std::string out;
   const std::string train = cli() + " train " + s.config.string() + " --quiet";
@@ -177,7 +179,6 @@ TEST(TrainCli, BadInputIsOneErrorLine) {
       {" --set train.epoch=3", "did you mean train.epochs"},
       {" --set train.epochs=many", "train.epochs"},
       {" --set model.clip=/nonexistent/ViT-B-16.pt", "/nonexistent/ViT-B-16.pt"},
-      {" --device cuda:0", "cuda"},
       {" --set train.precision=fp16", "fp16 needs a CUDA device"},
       {" --set data.words=32", "context_length"},
   };
@@ -188,7 +189,24 @@ TEST(TrainCli, BadInputIsOneErrorLine) {
     EXPECT_NE(out.find(c.expect), std::string::npos) << c.args << "\n" << out;
     EXPECT_FALSE(fs::exists(s.dir / "run_a/state")) << c.args;
   }
+  // --device cuda:0 trains on a machine whose LibTorch sees a GPU; elsewhere it is one error that
+  // says which of the two is missing.
   std::string out;
+  const fs::path cuda_run = s.dir / "run_cuda";
+  const int cuda_rc = test::run_command(
+      train + " --device cuda:0 --set train.output_dir=" + cuda_run.string(), &out);
+  if (torch::cuda::is_available()) {
+    EXPECT_EQ(cuda_rc, 0) << out;
+    EXPECT_TRUE(fs::exists(cuda_run / "results.json")) << out;
+  } else {
+    EXPECT_EQ(cuda_rc, 1) << out;
+    EXPECT_NE(out.find("error: "), std::string::npos) << out;
+    EXPECT_NE(out.find(torch_has_cuda() ? "'cuda:0' requested but no CUDA GPU is visible"
+                                        : "'cuda:0' requested but this LibTorch was built without CUDA"),
+              std::string::npos)
+        << out;
+    EXPECT_FALSE(fs::exists(cuda_run / "state"));
+  }
   EXPECT_EQ(test::run_command(cli() + " eval " + s.config.string(), &out), 1);
   EXPECT_NE(out.find("--adapter"), std::string::npos) << out;
   EXPECT_EQ(test::run_command(cli() + " train --resume " + (s.dir / "nowhere").string(), &out), 1);
@@ -217,6 +235,7 @@ TEST(TrainCli, NprocRunsTheSameCommandAsRanks) {
 }
 
 TEST(TrainCli, SigintSavesTheTrainingStateFirst) {
+  MVA_REQUIRE_VIDEO();
   auto s = make_setup("train_sigint", 200);
   const fs::path log = s.dir / "out.txt";
   pid_t pid = fork();

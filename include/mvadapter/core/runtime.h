@@ -1,17 +1,43 @@
 #pragma once
 #include <string>
+#include <string_view>
 
 namespace mva {
 
 /// Sets LibTorch's intra-op thread count. n <= 0 means "all cores"; the environment variable
 /// MVA_THREADS, when set, wins over n (tests and CI pin it). Returns the count now in force.
-/// Where OpenBLAS runs its own pthread pool (Debian's LibTorch), the n threads go to OpenBLAS
-/// and LibTorch's intra-op pool gets one (see blas_owns_threads).
+/// Where LibTorch's matmuls run on OpenBLAS with its own pthread pool (Debian's LibTorch), the n
+/// threads go to OpenBLAS and LibTorch's intra-op pool gets one (see blas_owns_threads).
 int set_threads(int n);
 
-/// Gives n threads to OpenBLAS and one to LibTorch when the BLAS is OpenBLAS with its own
-/// pthread pool and MVA_THREADING is not "omp"; returns whether it did.
+/// The BLAS a LibTorch's CPU matmuls call, as its build description says.
+enum class TorchBlas {
+  kMkl,       // BLAS_INFO=mkl or USE_MKL=ON (the official x86 LibTorch, pip wheels)
+  kOpenBlas,  // BLAS_INFO=open: linked against OpenBLAS
+  kSystem,    // BLAS_INFO=generic: the system's libblas.so.3 (Debian's LibTorch)
+  kOther,     // anything else (Accelerate, Eigen, none)
+};
+
+/// Reads BLAS_INFO (then USE_MKL) from at::show_config()'s "Build settings:" line.
+TorchBlas torch_blas(std::string_view show_config);
+
+/// The thread policy's one decision: true when LibTorch's matmuls run on an OpenBLAS with its own
+/// pthread pool, which should then get the cores. show_config: at::show_config();
+/// openblas_parallel: openblas_get_parallel() of the OpenBLAS loaded in the process (1: pthreads;
+/// -1: none loaded); sgemm_library: blas_library_file().
+bool openblas_should_own_threads(std::string_view show_config, int openblas_parallel,
+                                 std::string_view sgemm_library);
+
+/// The file, links resolved, that the process's sgemm_ comes from ("" when none is loaded).
+std::string blas_library_file();
+
+/// Gives n threads to OpenBLAS and one to LibTorch when openblas_should_own_threads says so for
+/// this process and MVA_THREADING is not "omp"; returns whether it did.
 bool blas_owns_threads(int n);
+
+/// Whether the LibTorch this process runs was built with CUDA, whether or not a GPU is visible
+/// (torch::cuda::is_available() says that).
+bool torch_has_cuda();
 
 /// Number of hardware threads, at least 1.
 int hardware_threads();
