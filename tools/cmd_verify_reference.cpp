@@ -5,6 +5,7 @@
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
 #include "mvadapter/model/reference_check.h"
+#include "mvadapter/train/reference_replay.h"
 
 namespace mva::cli {
 
@@ -12,9 +13,11 @@ void add_verify_reference_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "verify-reference",
       "Rebuild the official model of a golden-tensor folder (config.json, CLIP and adapter "
-      "weights, "
-      "io.safetensors), run its forward and backward, and print the worst error of every output "
-      "and gradient. Exits 1 when any exceeds the tolerance.");
+      "weights, io.safetensors), run its forward and backward, and print the worst error of "
+      "every output and gradient. When the folder has train_steps.safetensors or "
+      "dist_steps.safetensors, also replay those official training steps (BertAdam, clips, "
+      "warm-up, logit clamp; W ranks emulated in one process) and print the worst error of the "
+      "per-step losses, grad norms and final weights. Exits 1 when any exceeds the tolerance.");
   struct Opts {
     std::string dir;
     double tolerance = 1e-4;
@@ -33,8 +36,16 @@ void add_verify_reference_command(CLI::App& app) {
     set_threads(o->threads);
     auto report = verify_reference(o->dir, o->tolerance, o->precision);
     std::fputs(report.to_string().c_str(), stdout);
-    if (!report.ok())
-      throw Error(o->dir + ": differs from the reference (see the FAIL lines above)");
+    bool ok = report.ok();
+    for (const auto& fixture : training_fixtures_in(o->dir)) {
+      ReplayOptions replay;
+      replay.precision = o->precision;
+      replay.tolerance = o->tolerance;
+      auto steps = replay_training_steps(o->dir, fixture, replay);
+      std::fputs(("\n" + steps.to_string()).c_str(), stdout);
+      ok = ok && steps.ok();
+    }
+    if (!ok) throw Error(o->dir + ": differs from the reference (see the FAIL lines above)");
   });
 }
 

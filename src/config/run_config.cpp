@@ -430,6 +430,7 @@ const std::vector<Field>& fields() {
         num_field(KEY(train.warmup), 0.0, false, 1.0, /*hi_open=*/true),
         choice_field(KEY(train.schedule), {"cosine", "linear", "constant"}),
         num_field(KEY(train.grad_clip), 0.0),
+        num_field(KEY(train.max_grad_norm), 0.0),
         choice_field(KEY(train.optimizer), {"adamw", "bert_adam"}),
         int_field(KEY(train.grad_accum), 1),
         choice_field(KEY(train.precision), {"fp32", "bf16", "fp16"}),

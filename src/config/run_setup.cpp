@@ -94,10 +94,11 @@ TrainerOptions trainer_options(const RunConfig& cfg, const std::filesystem::path
   o.optimizer.eps = t.eps;
   o.optimizer.warmup = t.warmup;
   o.optimizer.schedule = parse_schedule_kind(t.schedule, "train.schedule");
-  o.optimizer.max_grad_norm = t.grad_clip;
+  o.optimizer.max_grad_norm = t.max_grad_norm;
   o.epochs = t.epochs;
   o.grad_accum = t.grad_accum;
-  o.grad_clip = t.optimizer == "bert_adam" ? 0.0 : t.grad_clip;  // BertAdam clips per tensor
+  // The official runner clips globally and BertAdam clips each tensor again: bert_adam keeps both.
+  o.grad_clip = t.grad_clip;
   o.precision = parse_precision(t.precision, "train.precision");
   o.device = parse_device(t.device, "train.device");
   check_precision(o.precision, o.device, "train.precision");

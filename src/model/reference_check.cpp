@@ -53,8 +53,16 @@ const torch::Tensor& io_tensor(const TensorMap& io, const std::string& name,
   return it->second;
 }
 
-TensorCheck compare(const std::string& name, const torch::Tensor& got, const torch::Tensor& want,
-                    double tol) {
+}  // namespace
+
+torch::ScalarType reference_dtype(const std::string& precision, const std::string& field) {
+  if (precision == "fp64") return torch::kFloat64;
+  if (precision == "fp32") return torch::kFloat32;
+  throw Error(fmt::format("{}: '{}' (expected fp64 or fp32)", field, precision));
+}
+
+TensorCheck compare_tensors(const std::string& name, const torch::Tensor& got,
+                            const torch::Tensor& want, double tol) {
   TensorCheck c;
   c.name = name;
   auto g = got.detach().to(torch::kFloat64);
@@ -70,18 +78,8 @@ TensorCheck compare(const std::string& name, const torch::Tensor& got, const tor
   return c;
 }
 
-}  // namespace
-
-ReferenceReport verify_reference(const std::filesystem::path& dir, double tolerance,
-                                 const std::string& precision) {
-  torch::ScalarType dtype;
-  if (precision == "fp64") {
-    dtype = torch::kFloat64;
-  } else if (precision == "fp32") {
-    dtype = torch::kFloat32;
-  } else {
-    throw Error(fmt::format("precision: '{}' (expected fp64 or fp32)", precision));
-  }
+RetrievalModel load_reference_model(const std::filesystem::path& dir, torch::ScalarType dtype,
+                                    bool train_clip_biases) {
   const auto cfg_path = dir / "config.json";
   std::ifstream in(cfg_path);
   if (!in) throw Error(fmt::format("{}: cannot open", cfg_path.string()));
@@ -98,7 +96,7 @@ ReferenceReport verify_reference(const std::filesystem::path& dir, double tolera
   mc.adapters = AdapterConfig::from_official(cfg["official_adapter_cfg"], cfg_path.string());
   mc.use_adapters = true;
   mc.trainable = TrainableSet::kAdapters;
-  mc.train_clip_biases = false;  // the fixtures' recipe: adapters and shared factors only
+  mc.train_clip_biases = train_clip_biases;
 
   auto clip =
       load_clip(first_existing(dir, {"clip_openai.pt", "clip.safetensors"}, "CLIP weights"));
@@ -107,6 +105,14 @@ ReferenceReport verify_reference(const std::filesystem::path& dir, double tolera
                                               "adapter weights"));
   model->to(dtype);
   model->train();
+  return model;
+}
+
+ReferenceReport verify_reference(const std::filesystem::path& dir, double tolerance,
+                                 const std::string& precision) {
+  const auto dtype = reference_dtype(precision);
+  // The fixtures' forward recipe: adapters and shared factors train, CLIP (biases too) is frozen.
+  auto model = load_reference_model(dir, dtype, /*train_clip_biases=*/false);
 
   const auto io_path = dir / "io.safetensors";
   auto io = read_safetensors(io_path).tensors;
@@ -125,13 +131,14 @@ ReferenceReport verify_reference(const std::filesystem::path& dir, double tolera
   ReferenceReport report;
   report.tolerance = tolerance;
   report.precision = precision;
+  report.checks.push_back(compare_tensors("out.visual_output", visual,
+                                          io_tensor(io, "out.visual_output", io_path), tolerance));
+  report.checks.push_back(compare_tensors("out.text_output", text_out,
+                                          io_tensor(io, "out.text_output", io_path), tolerance));
+  report.checks.push_back(compare_tensors("out.logits_t2v", logits,
+                                          io_tensor(io, "out.logits_t2v", io_path), tolerance));
   report.checks.push_back(
-      compare("out.visual_output", visual, io_tensor(io, "out.visual_output", io_path), tolerance));
-  report.checks.push_back(
-      compare("out.text_output", text_out, io_tensor(io, "out.text_output", io_path), tolerance));
-  report.checks.push_back(
-      compare("out.logits_t2v", logits, io_tensor(io, "out.logits_t2v", io_path), tolerance));
-  report.checks.push_back(compare("out.loss", loss, io_tensor(io, "out.loss", io_path), tolerance));
+      compare_tensors("out.loss", loss, io_tensor(io, "out.loss", io_path), tolerance));
   std::map<std::string, torch::Tensor> params;
   for (const auto& p : model->named_parameters(true)) params.emplace(p.key(), p.value());
   int64_t grads = 0;
@@ -145,7 +152,7 @@ ReferenceReport verify_reference(const std::filesystem::path& dir, double tolera
     }
     auto g = it->second.grad();
     if (!g.defined()) g = torch::zeros_like(it->second);
-    report.checks.push_back(compare(name, g, want, tolerance));
+    report.checks.push_back(compare_tensors(name, g, want, tolerance));
     ++grads;
   }
   for (const auto& [name, p] : params) {

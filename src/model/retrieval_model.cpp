@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <map>
+#include <regex>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -52,6 +53,22 @@ ParamGroup param_group_of(const std::string& name) {
   if (is_adapter_name(name))
     return no_decay ? ParamGroup::kAdapterNoDecay : ParamGroup::kAdapterDecay;
   return no_decay ? ParamGroup::kClipNoDecay : ParamGroup::kClipDecay;
+}
+
+std::vector<std::string> official_names(const std::string& name) {
+  // Only CLIP's own blocks: an adapter's inner block keeps ln_1 and a fused in_proj officially.
+  static const std::regex kBlock(R"(^(clip\.(?:visual\.)?transformer\.resblocks\.\d+\.)(.*)$)");
+  std::smatch m;
+  if (is_adapter_name(name) || !std::regex_match(name, m, kBlock)) return {name};
+  const std::string prefix = m[1], rest = m[2];
+  if (rest == "ln_1.weight" || rest == "ln_1.bias") return {prefix + "attn.ln." + rest.substr(5)};
+  if (rest == "ln_2.weight" || rest == "ln_2.bias") return {prefix + "mlp.ln." + rest.substr(5)};
+  if (rest == "attn.in_proj_weight" || rest == "attn.in_proj_bias") {
+    const std::string kind = rest.substr(13);  // weight | bias
+    return {prefix + "attn.q_proj." + kind, prefix + "attn.k_proj." + kind,
+            prefix + "attn.v_proj." + kind};
+  }
+  return {name};
 }
 
 std::string to_string(ParamGroup g) {

@@ -107,6 +107,7 @@ Optimizer::Optimizer(NamedParams params, const OptimizerOptions& options, int64_
     s.name = name;
     s.param = p;
     s.group = param_group_of(name);
+    s.official_parts = static_cast<int64_t>(official_names(name).size());
     auto like = torch::TensorOptions().dtype(moment_dtype(p)).device(p.device());
     s.exp_avg = torch::zeros(p.sizes(), like);
     s.exp_avg_sq = torch::zeros(p.sizes(), like);
@@ -182,10 +183,13 @@ void Optimizer::step_bert_adam(Slot& s, double base_lr, double weight_decay) {
   auto grad = same_dtype ? raw_grad : raw_grad.to(mt);
   const double beta1 = options_.betas[0], beta2 = options_.betas[1];
 
-  // clip_grad_norm_(p, max_grad_norm) on this tensor alone; in place on p.grad, as the original.
+  // clip_grad_norm_(p, max_grad_norm) on each official tensor alone; in place on p.grad, as the
+  // original. Our fused q/k/v projection is three tensors there, each clipped by its own norm.
   if (options_.max_grad_norm > 0) {
-    auto coef = torch::reciprocal(grad.norm() + 1e-6) * options_.max_grad_norm;
-    grad.mul_(torch::clamp(coef, c10::nullopt, 1.0));
+    for (auto part : grad.chunk(s.official_parts, 0)) {
+      auto coef = torch::reciprocal(part.norm() + 1e-6) * options_.max_grad_norm;
+      part.mul_(torch::clamp(coef, c10::nullopt, 1.0));
+    }
     if (!same_dtype) raw_grad.copy_(grad);
   }
   s.exp_avg.mul_(beta1).add_(grad, 1.0 - beta1);

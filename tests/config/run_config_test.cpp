@@ -81,6 +81,7 @@ TEST(RunConfig, EmptyFileGivesThePaperRecipeDefaults) {
   EXPECT_DOUBLE_EQ(c.train.warmup, 0.1);
   EXPECT_EQ(c.train.schedule, "cosine");
   EXPECT_DOUBLE_EQ(c.train.grad_clip, 1.0);
+  EXPECT_DOUBLE_EQ(c.train.max_grad_norm, 1.0);
   EXPECT_EQ(c.train.optimizer, "adamw");
   EXPECT_EQ(c.train.grad_accum, 1);
   EXPECT_EQ(c.train.precision, "fp32");
@@ -434,6 +435,7 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
                                "train.warmup=0",
                                "train.schedule=linear",
                                "train.grad_clip=0",
+                               "train.max_grad_norm=2.5",
                                "train.optimizer=bert_adam",
                                "train.grad_accum=4",
                                "train.precision=bf16",
@@ -489,6 +491,7 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
   EXPECT_EQ(b.train.eps, 1e-8);
   EXPECT_EQ(b.train.schedule, "linear");
   EXPECT_EQ(b.train.optimizer, "bert_adam");
+  EXPECT_EQ(b.train.max_grad_norm, 2.5);
   EXPECT_EQ(b.train.grad_accum, 4);
   EXPECT_EQ(b.train.precision, "bf16");
   EXPECT_EQ(b.train.device, "cuda:0");
@@ -510,7 +513,7 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
     }
     EXPECT_TRUE(n.IsDefined() && !n.IsNull()) << key << " missing from\n" << text;
   }
-  EXPECT_EQ(run_config_keys().size(), 72u);
+  EXPECT_EQ(run_config_keys().size(), 73u);
 }
 
 TEST(RunConfig, ParseFromTextUsesTheSourceName) {

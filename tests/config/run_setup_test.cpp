@@ -35,5 +35,21 @@ TEST(RunSetup, RandomBackboneDependsOnTheSeedOnly) {
   EXPECT_FALSE(same_weights(*a, *c));
 }
 
+TEST(RunSetup, BertAdamKeepsTheGlobalClipAndItsPerTensorClip) {
+  // The official runner clips the global norm to 1.0 and BertAdam clips each tensor again
+  // (replayed against tests/fixtures/mv_adapter_tiny/train_steps); neither may switch the other
+  // off.
+  const auto cfg = parse_run_config(
+      kFromScratch, "clips.yaml",
+      {"train.optimizer=bert_adam", "train.grad_clip=0.5", "train.max_grad_norm=2"});
+  const auto o = trainer_options(cfg, "runs/clips");
+  EXPECT_EQ(o.optimizer.kind, OptimizerKind::kBertAdam);
+  EXPECT_DOUBLE_EQ(o.grad_clip, 0.5);
+  EXPECT_DOUBLE_EQ(o.optimizer.max_grad_norm, 2.0);
+
+  const auto adamw = trainer_options(parse_run_config(kFromScratch, "clips.yaml", {}), "runs/x");
+  EXPECT_DOUBLE_EQ(adamw.grad_clip, 1.0);
+}
+
 }  // namespace
 }  // namespace mva

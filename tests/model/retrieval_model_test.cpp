@@ -171,5 +171,29 @@ TEST(AdapterWeights, MissingAdapterTensorIsAnError) {
                         "missing: clip.visual.transformer.resblocks.0.mlp.adapter.cc");
 }
 
+TEST(OfficialNames, ClipBlocksRenameLayerNormsAndSplitTheFusedProjection) {
+  EXPECT_EQ(official_names("clip.visual.transformer.resblocks.1.ln_1.bias"),
+            std::vector<std::string>{"clip.visual.transformer.resblocks.1.attn.ln.bias"});
+  EXPECT_EQ(official_names("clip.transformer.resblocks.0.ln_2.weight"),
+            std::vector<std::string>{"clip.transformer.resblocks.0.mlp.ln.weight"});
+  EXPECT_EQ(official_names("clip.transformer.resblocks.11.attn.in_proj_bias"),
+            (std::vector<std::string>{"clip.transformer.resblocks.11.attn.q_proj.bias",
+                                      "clip.transformer.resblocks.11.attn.k_proj.bias",
+                                      "clip.transformer.resblocks.11.attn.v_proj.bias"}));
+  EXPECT_EQ(official_names("clip.visual.transformer.resblocks.0.attn.in_proj_weight").size(), 3u);
+}
+
+TEST(OfficialNames, AdapterBlocksAndOtherTensorsKeepTheirNames) {
+  // The adapter's inner block is an nn.MultiheadAttention officially too: fused, ln_1 kept.
+  for (const char* name :
+       {"clip.visual.transformer.resblocks.0.mlp.adapter.block.attn.in_proj_bias",
+        "clip.transformer.resblocks.1.mlp.adapter.block.ln_1.weight",
+        "clip.transformer.resblocks.1.attn.out_proj.bias",
+        "clip.transformer.resblocks.1.mlp.c_fc.bias", "clip.visual.ln_pre.bias",
+        "clip.ln_final.bias", "clip.prompt.0"}) {
+    EXPECT_EQ(official_names(name), std::vector<std::string>{name}) << name;
+  }
+}
+
 }  // namespace
 }  // namespace mva

@@ -1,6 +1,7 @@
 // The model subcommands run as a user runs them: exit codes and the lines people read.
 #include <string>
 
+#include "mvadapter/io/safetensors.h"
 #include "test_support.h"
 
 namespace mva {
@@ -18,6 +19,31 @@ TEST(VerifyReferenceCli, PassesOnTheOfficialFixtureAndExitsZero) {
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("out.loss"), std::string::npos) << out;
   EXPECT_NE(out.find("PASS"), std::string::npos) << out;
+  // The folder has the training-loop fixtures too: both are replayed and pass.
+  EXPECT_NE(out.find("replay of train_steps: 6 steps, 1 rank emulated, fp64"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("replay of dist_steps: 6 steps, 2 ranks emulated, fp64"), std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("FAIL"), std::string::npos) << out;
+}
+
+TEST(VerifyReferenceCli, WrongTrainingStepIsAFailLineAndExitOne) {
+  auto src = test::fixture_path("mv_adapter_tiny");
+  auto dir = test::temp_dir("verify_cli_steps");
+  for (const char* f : {"config.json", "clip.safetensors", "adapter.safetensors", "io.safetensors",
+                        "train_steps.json"}) {
+    std::filesystem::copy_file(src / f, dir / f);
+  }
+  auto steps = read_safetensors(src / "train_steps.safetensors").tensors;
+  auto& loss = steps.at("step.loss");
+  loss = loss.clone();
+  loss[3] += 0.01;  // a step whose loss the official run did not have
+  write_safetensors(dir / "train_steps.safetensors", steps);
+  std::string out;
+  int rc = test::run_command(cli() + " verify-reference --threads 1 " + dir.string(), &out);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("step.loss"), std::string::npos) << out;
+  EXPECT_NE(out.find("(fp64 replay of train_steps): FAIL"), std::string::npos) << out;
 }
 
 TEST(VerifyReferenceCli, MissingFolderIsOneErrorLineAndExitOne) {

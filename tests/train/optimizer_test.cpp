@@ -194,6 +194,23 @@ TEST(Optimizer, BertAdamClipsEachGradientInPlace) {
   EXPECT_DOUBLE_EQ(params[0].second.grad()[0][0].item<double>(), 0.3);
 }
 
+TEST(Optimizer, BertAdamClipsEachOfTheFusedQkvPartsAlone) {
+  // The official CLIP keeps q_proj, k_proj and v_proj apart and BertAdam clips each of them; our
+  // fused in_proj_bias must be clipped per third, not by the norm of the whole.
+  Optimizer::NamedParams params = {{"clip.visual.transformer.resblocks.0.attn.in_proj_bias",
+                                    torch::zeros({6}, torch::kDouble).set_requires_grad(true)}};
+  Optimizer opt(params, toy_options(OptimizerKind::kBertAdam, 0.25), 4);
+  params[0].second.mutable_grad() = t64({3.0, 4.0, 0.0, 0.0, 0.3, 0.4}, {6});
+  opt.step();
+  auto g = params[0].second.grad();
+  // q (norm 5) -> norm 1; k (0) stays 0; v (norm 0.5) is under the threshold and stays.
+  EXPECT_NEAR(g[0].item<double>(), 3.0 / (5.0 + 1e-6), 1e-12);
+  EXPECT_NEAR(g[1].item<double>(), 4.0 / (5.0 + 1e-6), 1e-12);
+  EXPECT_DOUBLE_EQ(g[2].item<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(g[4].item<double>(), 0.3);
+  EXPECT_DOUBLE_EQ(g[5].item<double>(), 0.4);
+}
+
 TEST(Optimizer, FirstBertAdamUpdateHasZeroLrUnderWarmup) {
   // Official quirk: progress is read before the update count moves, so update 0 has factor 0.
   auto params = toy_params();

@@ -68,6 +68,8 @@ struct TrainSection {
   double warmup = 0.1;              ///< fraction of all steps with a linear warm-up
   std::string schedule = "cosine";  ///< cosine | linear | constant
   double grad_clip = 1.0;           ///< global grad-norm clip; 0 = off
+  /// bert_adam only: its own clip of each tensor's gradient (official max_grad_norm); 0 = off.
+  double max_grad_norm = 1.0;
   std::string optimizer = "adamw";  ///< adamw | bert_adam (the official optimiser, exactly)
   int64_t grad_accum = 1;           ///< micro-batches per optimiser step
   std::string precision = "fp32";   ///< fp32 | bf16 | fp16 (fp16 only on CUDA)

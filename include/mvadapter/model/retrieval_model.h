@@ -76,6 +76,12 @@ enum class ParamGroup { kAdapterDecay, kAdapterNoDecay, kClipDecay, kClipNoDecay
 ParamGroup param_group_of(const std::string& name);
 std::string to_string(ParamGroup g);
 
+/// The official implementation's name(s) of a model parameter. Its CLIP blocks call ln_1 / ln_2
+/// `attn.ln` / `mlp.ln` and keep q, k and v apart: our fused `attn.in_proj_{weight,bias}` is
+/// `attn.q_proj.*`, `attn.k_proj.*`, `attn.v_proj.*` there, three equal parts along dim 0 in
+/// that order. Every other name (adapters, whose own attention is fused there too) is unchanged.
+std::vector<std::string> official_names(const std::string& name);
+
 /// One line of the trainable-parameter report.
 struct ParamCount {
   std::string module;

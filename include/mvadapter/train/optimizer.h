@@ -37,7 +37,10 @@ struct OptimizerOptions {
   double eps = 1e-6;
   double warmup = 0.1;  ///< fraction of total_steps with a linear warm-up
   ScheduleKind schedule = ScheduleKind::kCosine;
-  /// bert_adam only: clip_grad_norm_(p, max_grad_norm) of each tensor inside step; <= 0 = off.
+  /// bert_adam only: clip_grad_norm_(p, max_grad_norm) of each tensor inside step, each official
+  /// tensor alone (a fused q/k/v projection is three: official_names); <= 0 = off. The official
+  /// runner also clips globally to 1.0 before the step (TrainerOptions::grad_clip), so at equal
+  /// thresholds this one never fires there; it does when the global clip is off or larger.
   double max_grad_norm = 1.0;
 
   /// The base learning rate of a group (before the schedule).
@@ -96,6 +99,7 @@ class Optimizer {
     std::string name;
     torch::Tensor param;
     ParamGroup group;
+    int64_t official_parts = 1;  // bert_adam clips each part alone (official_names)
     torch::Tensor exp_avg, exp_avg_sq;
     int64_t step = 0;
   };
