@@ -9,7 +9,7 @@
 
 #include "mvadapter/core/error.h"
 #include "mvadapter/io/safetensors.h"
-#include "mvadapter/model/gradient_scale.h"
+#include "mvadapter/dist/gather.h"
 
 namespace mva {
 namespace {
@@ -59,11 +59,11 @@ ReplayStepFn emulated_ranks_step(int64_t ranks) {
   return [ranks](RetrievalModelImpl& model, const ReplayBatch& b) {
     auto t = model.embed_texts(b.text);
     auto v = model.embed_videos(b.video, b.v_mask);
-    if (ranks > 1) {
-      const double factor = 1.0 / static_cast<double>(ranks);
-      t = scale_gradient(t, factor);
-      v = scale_gradient(v, factor);
-    }
+    // The official W-rank update in one process (train.emulate_world_size): the embeddings'
+    // gradient divided by W, logit_scale's not (DESIGN.md §8).
+    const double factor = 1.0 / static_cast<double>(ranks);
+    t = gather_rows(t, nullptr, factor);
+    v = gather_rows(v, nullptr, factor);
     auto loss = contrastive_loss(model.logits(t, v));
     loss.backward();
     return loss.item<double>();

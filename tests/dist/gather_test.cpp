@@ -17,6 +17,13 @@ TEST(GatherRows, OneProcessIsTheIdentityWithAScaledGradient) {
   auto w = torch::randn({3, 4}, torch::kFloat64);
   (y * w).sum().backward();
   EXPECT_TENSOR_NEAR(x.grad(), w * 0.25, 0.0);
+  // A tensor used after the scaling point (logit_scale in the W-rank emulation) keeps its full
+  // gradient.
+  auto a = torch::tensor({2.0}, torch::kFloat64).requires_grad_();
+  auto s = torch::tensor({3.0}, torch::kFloat64).requires_grad_();
+  (s * gather_rows(a, nullptr, 0.5)).sum().backward();
+  EXPECT_DOUBLE_EQ(a.grad().item<double>(), 1.5);  // 3 x 0.5
+  EXPECT_DOUBLE_EQ(s.grad().item<double>(), 2.0);  // unscaled
   // Scale 1 without a group is x itself (no autograd node at all).
   EXPECT_TRUE(gather_rows(x, nullptr, 1.0).is_same(x));
 }

@@ -32,7 +32,7 @@ struct ReplayBatch {
 using ReplayStepFn = std::function<double(RetrievalModelImpl& model, const ReplayBatch& batch)>;
 
 /// The step of W ranks emulated in one process: the global batch's loss, backward, with the
-/// gradient flowing into the video and text embeddings scaled by 1/ranks (scale_gradient), which
+/// gradient flowing into the video and text embeddings scaled by 1/ranks (gather_rows without a group), which
 /// is the update the official W-rank run takes. ranks = 1 is the single-process step.
 ReplayStepFn emulated_ranks_step(int64_t ranks);
 
