@@ -36,7 +36,8 @@ void log_to_run_dir(const std::filesystem::path& run_dir, int rank, bool all_ran
   std::vector<spdlog::sink_ptr> sinks{console};
   if (rank == 0 || all_ranks) {
     const auto name = rank == 0 ? std::string("train.log") : fmt::format("train.rank{}.log", rank);
-    auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>((run_dir / name).string(), false);
+    auto file =
+        std::make_shared<spdlog::sinks::basic_file_sink_mt>((run_dir / name).string(), false);
     file->set_level(spdlog::level::debug);
     sinks.push_back(file);
   }
@@ -133,7 +134,7 @@ void run_training(const TrainInvocation& inv) {
   Manifest train_set = read_dataset(train_dataset_spec(cfg));
   check_missing_videos(train_set, cfg.data.on_error);
   auto loader_opts = group ? train_loader_options(cfg, group->rank(), group->world_size())
-                          : train_loader_options(cfg);
+                           : train_loader_options(cfg);
   loader_opts.pin_memory = options.device.is_cuda();
   loader_opts.drop_last = true;  // as CLIP4Clip: a tiny last batch gives a weak contrastive loss
   if (static_cast<int64_t>(train_set.captions.size()) <
@@ -160,11 +161,12 @@ void run_training(const TrainInvocation& inv) {
   std::signal(SIGINT, SIG_DFL);
   const bool main = group == nullptr || group->is_main();  // rank 0 reports for all ranks
   if (summary.interrupted) {
-    if (main) std::printf(
-        "stopped after %lld of %lld epochs; training state: %s\ncontinue with: "
-        "mvadapter train --resume %s\n",
-        static_cast<long long>(summary.epochs_done), static_cast<long long>(cfg.train.epochs),
-        summary.state_path.string().c_str(), run_dir.string().c_str());
+    if (main)
+      std::printf(
+          "stopped after %lld of %lld epochs; training state: %s\ncontinue with: "
+          "mvadapter train --resume %s\n",
+          static_cast<long long>(summary.epochs_done), static_cast<long long>(cfg.train.epochs),
+          summary.state_path.string().c_str(), run_dir.string().c_str());
     if (inv.stop_after_epochs == 0 || summary.epochs_done < inv.stop_after_epochs)
       throw ExitStatus{130};
     return;

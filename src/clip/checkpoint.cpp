@@ -51,8 +51,8 @@ class Checkpoint : public torch::autograd::Function<Checkpoint> {
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
-    auto recompute = c10::static_intrusive_pointer_cast<Recompute>(
-        ctx->saved_data["recompute"].toCapsule());
+    auto recompute =
+        c10::static_intrusive_pointer_cast<Recompute>(ctx->saved_data["recompute"].toCapsule());
     auto x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
     torch::Tensor y;
     {

@@ -136,9 +136,8 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& x, const torch::Tens
     auto block = std::dynamic_pointer_cast<ResidualAttentionBlockImpl>(m);
     if (save_memory) {
       // By value: the recomputation runs in the backward, after this frame is gone.
-      h = checkpoint([block, mask, ctx](const torch::Tensor& in) {
-        return block->forward(in, mask, ctx);
-      }, h);
+      h = checkpoint(
+          [block, mask, ctx](const torch::Tensor& in) { return block->forward(in, mask, ctx); }, h);
     } else {
       h = block->forward(h, mask, ctx);
     }

@@ -236,10 +236,12 @@ torch::Tensor normalize_clip(const torch::Tensor& frames_u8) {
   std::vector<int64_t> shape(static_cast<size_t>(frames_u8.dim()), 1);
   shape[shape.size() - 3] = 3;
   const auto on = torch::TensorOptions().device(frames_u8.device());
-  auto mean =
-      torch::tensor(std::vector<float>(kClipMean.begin(), kClipMean.end())).view(shape).to(on.device());
-  auto stdv =
-      torch::tensor(std::vector<float>(kClipStd.begin(), kClipStd.end())).view(shape).to(on.device());
+  auto mean = torch::tensor(std::vector<float>(kClipMean.begin(), kClipMean.end()))
+                  .view(shape)
+                  .to(on.device());
+  auto stdv = torch::tensor(std::vector<float>(kClipStd.begin(), kClipStd.end()))
+                  .view(shape)
+                  .to(on.device());
   return frames_u8.to(torch::kFloat32).div_(255).sub_(mean).div_(stdv);
 }
 

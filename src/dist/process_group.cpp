@@ -40,9 +40,10 @@ int env_int(const char* name, int min, int max, std::optional<int> fallback = st
   auto v = env_string(name);
   if (!v) {
     if (fallback) return *fallback;
-    throw Error(fmt::format("{} is not set: a distributed run needs RANK, WORLD_SIZE, "
-                            "MASTER_ADDR and MASTER_PORT (as torchrun sets them)",
-                            name));
+    throw Error(
+        fmt::format("{} is not set: a distributed run needs RANK, WORLD_SIZE, "
+                    "MASTER_ADDR and MASTER_PORT (as torchrun sets them)",
+                    name));
   }
   char* end = nullptr;
   const long n = std::strtol(v->c_str(), &end, 10);
@@ -72,8 +73,8 @@ std::string heartbeat_key(int rank) {
 }
 
 // The first line where two texts differ (1-based) and the two lines.
-std::optional<std::tuple<size_t, std::string, std::string>> first_difference(
-    const std::string& a, const std::string& b) {
+std::optional<std::tuple<size_t, std::string, std::string>> first_difference(const std::string& a,
+                                                                             const std::string& b) {
   std::istringstream sa(a), sb(b);
   std::string la, lb;
   for (size_t line = 1;; ++line) {
@@ -112,8 +113,8 @@ std::optional<DistEnv> dist_env_from_environment() {
     }
     env.master_addr = "127.0.0.1";
   }
-  env.master_port = env_int("MASTER_PORT", 1, 65535, env.world_size > 1 ? std::nullopt
-                                                                         : std::optional<int>(29500));
+  env.master_port = env_int("MASTER_PORT", 1, 65535,
+                            env.world_size > 1 ? std::nullopt : std::optional<int>(29500));
   return env;
 }
 
@@ -126,9 +127,12 @@ DistBackend parse_dist_backend(const std::string& name, const std::string& field
 
 std::string to_string(DistBackend backend) {
   switch (backend) {
-    case DistBackend::kAuto: return "auto";
-    case DistBackend::kGloo: return "gloo";
-    case DistBackend::kNccl: return "nccl";
+    case DistBackend::kAuto:
+      return "auto";
+    case DistBackend::kGloo:
+      return "gloo";
+    case DistBackend::kNccl:
+      return "nccl";
   }
   return "?";
 }

@@ -178,8 +178,8 @@ EncodedSplit Evaluator::gather(RetrievalModelImpl& model, EncodedSplit local) {
   const auto [begin, end] = shard_of(n_texts, group.rank(), group.world_size());
   std::vector<std::string> mine(texts.begin() + begin, texts.begin() + end);
   auto mine_emb = mine.empty() ? torch::zeros({0, dim})
-                              : encode_captions(model, mine, tokenize_, options_.text_batch_size,
-                                                options_.precision);
+                               : encode_captions(model, mine, tokenize_, options_.text_batch_size,
+                                                 options_.precision);
   const int64_t per_text = (n_texts + group.world_size() - 1) / group.world_size();
   auto all_text = gather_padded(group, mine_emb, per_text, "gather captions");
   // Shards are contiguous and only the last ones are short: rank r's rows sit at r·per_text.

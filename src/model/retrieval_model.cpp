@@ -1,5 +1,7 @@
 #include "mvadapter/model/retrieval_model.h"
 
+#include <limits>
+
 #include <cmath>
 #include <map>
 #include <regex>
@@ -190,6 +192,20 @@ torch::Tensor contrastive_loss(const torch::Tensor& logits_t2v) {
   auto t2v = -torch::log_softmax(logits_t2v, 1).diagonal().mean();
   auto v2t = -torch::log_softmax(logits_t2v.t(), 1).diagonal().mean();
   return (t2v + v2t) / 2;
+}
+
+torch::Tensor masked_contrastive_loss(const torch::Tensor& logits_t2v, const torch::Tensor& valid) {
+  check_shape(logits_t2v, {logits_t2v.size(0), logits_t2v.size(0)}, "logits");
+  check_shape(valid, {logits_t2v.size(0)}, "valid");
+  const auto keep = valid.to(torch::kBool);
+  const double neg_inf = -std::numeric_limits<double>::infinity();
+  // Invalid pairs are neither queries nor candidates: -inf logits drop them from every softmax.
+  auto t2v = torch::log_softmax(logits_t2v.masked_fill(~keep.unsqueeze(0), neg_inf), 1).diagonal();
+  auto v2t =
+      torch::log_softmax(logits_t2v.t().masked_fill(~keep.unsqueeze(0), neg_inf), 1).diagonal();
+  auto zero = torch::zeros({}, logits_t2v.options());
+  const auto n = keep.sum().clamp_min(1).to(logits_t2v.scalar_type());
+  return -(torch::where(keep, t2v, zero).sum() + torch::where(keep, v2t, zero).sum()) / (2 * n);
 }
 
 torch::Tensor contrastive_loss(const torch::Tensor& logits_t2v, const torch::Tensor& labels) {

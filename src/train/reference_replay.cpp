@@ -8,8 +8,8 @@
 #include <fmt/format.h>
 
 #include "mvadapter/core/error.h"
-#include "mvadapter/io/safetensors.h"
 #include "mvadapter/dist/gather.h"
+#include "mvadapter/io/safetensors.h"
 
 namespace mva {
 namespace {

@@ -76,7 +76,8 @@ Trainer::Trainer(RetrievalModel model, VideoLoader& train_loader, Evaluator* eva
   }
   check_precision(options_.precision, options_.device, "train.precision");
   if (options_.emulate_world_size < 0) throw Error("train.emulate_world_size: must be >= 0");
-  if (options_.emulate_world_size > 0) grad_scale_ = 1.0 / static_cast<double>(options_.emulate_world_size);
+  if (options_.emulate_world_size > 0)
+    grad_scale_ = 1.0 / static_cast<double>(options_.emulate_world_size);
   if (options_.group != nullptr && (loader_.options().world_size != world() ||
                                     loader_.options().rank != options_.group->rank())) {
     throw Error(fmt::format("Trainer: the loader is rank {} of {}, the process group rank {} of {}",
@@ -149,24 +150,17 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::embed(const std::optional<Video
 torch::Tensor Trainer::global_loss(const torch::Tensor& t, const torch::Tensor& v,
                                    const torch::Tensor& valid) {
   ProcessGroup* group = options_.group;
-  auto texts = t, videos = v;
-  if (group != nullptr) {
-    // The validity flag travels as one more column of the texts: one collective, not two.
-    auto all = gather_rows(torch::cat({t, valid.unsqueeze(1).to(t.dtype())}, 1), group, grad_scale_);
-    texts = all.narrow(1, 0, t.size(1));
-    videos = gather_rows(v, group, grad_scale_);
-    auto keep = all.select(1, t.size(1)).detach() > 0.5;
-    if (!keep.all().item<bool>()) {
-      auto rows = keep.nonzero().view({-1});
-      texts = texts.index_select(0, rows);
-      videos = videos.index_select(0, rows);
-    }
-  } else {
-    texts = gather_rows(t, nullptr, grad_scale_);
-    videos = gather_rows(v, nullptr, grad_scale_);
+  if (group == nullptr) {
+    auto texts = gather_rows(t, nullptr, grad_scale_),
+         videos = gather_rows(v, nullptr, grad_scale_);
+    return contrastive_loss(model_->logits(texts, videos).to(torch::kFloat));
   }
-  if (texts.size(0) == 0) return (t.sum() + v.sum()) * 0.0;  // no data anywhere this step
-  return contrastive_loss(model_->logits(texts, videos).to(torch::kFloat));
+  // The validity flag travels as one more column of the texts: one collective, not two.
+  auto all = gather_rows(torch::cat({t, valid.unsqueeze(1).to(t.dtype())}, 1), group, grad_scale_);
+  auto texts = all.narrow(1, 0, t.size(1));
+  auto videos = gather_rows(v, group, grad_scale_);
+  return masked_contrastive_loss(model_->logits(texts, videos).to(torch::kFloat),
+                                 all.select(1, t.size(1)).detach());
 }
 
 torch::Tensor Trainer::accumulate(const std::vector<std::optional<VideoBatch>>& micro) {
@@ -212,17 +206,9 @@ torch::Tensor Trainer::accumulate_cached(const std::vector<std::optional<VideoBa
   }
   texts.requires_grad_(true);
   videos.requires_grad_(true);
-  torch::Tensor loss;
-  {
-    auto tx = texts, vx = videos;
-    if (options_.group != nullptr && !valids[0].all().item<bool>()) {
-      auto rows = valids[0].nonzero().view({-1});
-      tx = tx.index_select(0, rows);
-      vx = vx.index_select(0, rows);
-    }
-    loss = tx.size(0) == 0 ? (tx.sum() + vx.sum()) * 0.0
-                           : contrastive_loss(model_->logits(tx, vx).to(torch::kFloat));
-  }
+  auto logits = model_->logits(texts, videos).to(torch::kFloat);
+  auto loss = options_.group == nullptr ? contrastive_loss(logits)
+                                        : masked_contrastive_loss(logits, valids[0]);
   (amp_scale_.defined() ? loss * amp_scale_ : loss).backward();
   // Every rank computed the same loss: the sum over ranks of the gradient of this rank's rows is
   // W times its own (the averaging of the parameter gradients divides by W again).

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "mvadapter/core/error.h"
+#include "mvadapter/core/launcher.h"
 #include "mvadapter/dist/process_group.h"
 #include "rank_processes.h"
 #include "test_support.h"
@@ -131,7 +132,8 @@ TEST(ProcessGroupWorker, Collectives) {
   auto all = pg->all_gather_cat(mine, "test gather");
   ASSERT_EQ(all.sizes(), (std::vector<int64_t>{2 * w, 3}));
   for (int k = 0; k < w; ++k) {
-    EXPECT_TRUE(torch::equal(all.narrow(0, 2 * k, 2), torch::arange(6, torch::kFloat).view({2, 3}) + 100 * k));
+    EXPECT_TRUE(torch::equal(all.narrow(0, 2 * k, 2),
+                             torch::arange(6, torch::kFloat).view({2, 3}) + 100 * k));
   }
   auto b = torch::full({4}, static_cast<float>(r == 1 ? 7 : -1));
   pg->broadcast(b, 1, "test broadcast");
@@ -188,14 +190,15 @@ TEST(ProcessGroup, ThreeRanksSumGatherBroadcastAndCompare) {
 
 TEST(ProcessGroup, RanksWithDifferentParametersStopWithTheFirstDifference) {
   std::string report;
-  EXPECT_TRUE(test::run_worker_test(2, "ProcessGroupWorker.DifferentParameterListsAreNamed",
-                                    &report))
+  EXPECT_TRUE(
+      test::run_worker_test(2, "ProcessGroupWorker.DifferentParameterListsAreNamed", &report))
       << report;
 }
 
 TEST(ProcessGroup, SurvivorNamesTheKilledRankInsteadOfHanging) {
   // Rank 1 kills itself (exit 137); rank 0's test must pass.
-  test::RankProcesses ranks(2, {"/proc/self/exe", "--gtest_filter=ProcessGroupWorker.DeadRankIsNamed"},
+  test::RankProcesses ranks(2,
+                            {"/proc/self/exe", "--gtest_filter=ProcessGroupWorker.DeadRankIsNamed"},
                             {"MVA_DIST_WORKER=1"});
   const auto status = ranks.wait(seconds(60));
   EXPECT_EQ(status[0], 0) << ranks.output(0);
@@ -217,7 +220,7 @@ TEST(ProcessGroup, RendezvousFailureIsOneClearError) {
   DistEnv env;
   env.rank = 0;
   env.world_size = 2;
-  env.master_port = test::free_port();
+  env.master_port = free_loopback_port();
   ProcessGroupOptions o;
   o.timeout = milliseconds(1500);
   EXPECT_ERROR_CONTAINS(ProcessGroup(env, torch::kCPU, o), "rendezvous at 127.0.0.1:");

@@ -37,17 +37,17 @@ const Data& data() {
     const auto files = test::fixture_clip_files();
     std::ofstream train(x.dir / "train.jsonl"), test(x.dir / "test.jsonl");
     for (size_t i = 0; i < files.size(); ++i) {
-      train << nlohmann::json({{"video", files[i]},
-                               {"captions",
-                                {fmt::format("clip {} of the set", i),
-                                 fmt::format("video number {}", i),
-                                 fmt::format("the {} th scene", i)}}})
+      train << nlohmann::json(
+                   {{"video", files[i]},
+                    {"captions",
+                     {fmt::format("clip {} of the set", i), fmt::format("video number {}", i),
+                      fmt::format("the {} th scene", i)}}})
                    .dump()
             << "\n";
       if (i + 1 < files.size()) {
-        test << nlohmann::json({{"video", files[i]},
-                                {"captions",
-                                 {fmt::format("video number {}", i), fmt::format("scene {}", i)}}})
+        test << nlohmann::json(
+                    {{"video", files[i]},
+                     {"captions", {fmt::format("video number {}", i), fmt::format("scene {}", i)}}})
                     .dump()
              << "\n";
       }
@@ -62,13 +62,7 @@ fs::path write_config(const fs::path& dir, const std::string& name, int epochs, 
                       const std::string& train_extra = "") {
   const auto path = dir / (name + ".yaml");
   std::ofstream(path) << fmt::format(
-      R"(model:
-  clip: {data}/clip.safetensors
-adapters:
-  video: {{mid_dim: 16, heads: 2, calibration_dim: 4}}
-  text: {{mid_dim: 16, heads: 2}}
-  tying: {{mode: scale, layers: [1], factor_dim: 8}}
-data:
+      R"({model}data:
   dataset: jsonl
   root: {data}
   videos: {videos}
@@ -95,9 +89,10 @@ train:
 dist:
   timeout_s: 20
 )",
-      fmt::arg("data", data().dir.string()), fmt::arg("dir", dir.string()),
-      fmt::arg("name", name), fmt::arg("videos", test::fixture_path("video/videos").string()),
-      fmt::arg("epochs", epochs), fmt::arg("batch", batch), fmt::arg("extra", train_extra));
+      fmt::arg("model", test::tiny_model_yaml(data().dir / "clip.safetensors")),
+      fmt::arg("data", data().dir.string()), fmt::arg("dir", dir.string()), fmt::arg("name", name),
+      fmt::arg("videos", test::fixture_path("video/videos").string()), fmt::arg("epochs", epochs),
+      fmt::arg("batch", batch), fmt::arg("extra", train_extra));
   return path;
 }
 
@@ -204,7 +199,8 @@ TEST(TrainDistributed, GradCacheEqualsTheUnaccumulatedStep) {
         << "step " << i + 1;
   }
   // Negative control: plain accumulation (a loss per micro-batch of 2) is a different step.
-  auto wa = read_safetensors(ref), wp = read_safetensors(dir / "plain/checkpoints/last.safetensors");
+  auto wa = read_safetensors(ref),
+       wp = read_safetensors(dir / "plain/checkpoints/last.safetensors");
   double worst = 0;
   for (const auto& [name, t] : wa.tensors) {
     worst = std::max(worst, test::relative_error(wp.tensors.at(name), t));

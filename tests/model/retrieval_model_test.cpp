@@ -121,6 +121,25 @@ TEST(ContrastiveLoss, MatchesHandComputedValue) {
   EXPECT_NEAR(contrastive_loss(logits, torch::eye(2)).item<double>(), (t2v + v2t) / 2, 1e-6);
 }
 
+TEST(ContrastiveLoss, MaskedLeavesOutInvalidPairsEntirely) {
+  auto logits = torch::randn({4, 4}, torch::kFloat64).requires_grad_();
+  // All valid: the plain loss.
+  EXPECT_TENSOR_NEAR(masked_contrastive_loss(logits, torch::ones({4})), contrastive_loss(logits),
+                     1e-14);
+  // Pairs 1 and 3 padded: the loss of the 2 x 2 matrix of pairs 0 and 2, and no gradient to
+  // the padded rows or columns.
+  auto keep = torch::tensor({0, 2}, torch::kInt64);
+  auto sub = logits.index_select(0, keep).index_select(1, keep);
+  auto masked = masked_contrastive_loss(logits, torch::tensor({1.0, 0.0, 1.0, 0.0}));
+  EXPECT_TENSOR_NEAR(masked, contrastive_loss(sub), 1e-14);
+  masked.backward();
+  auto g = logits.grad();
+  for (int64_t i : {1, 3}) {
+    EXPECT_EQ(g[i].abs().max().item<double>(), 0.0) << "row " << i;
+    EXPECT_EQ(g.select(1, i).abs().max().item<double>(), 0.0) << "column " << i;
+  }
+}
+
 TEST(ContrastiveLoss, RepeatedVideoSharesItsPositives) {
   // Captions 0 and 1 describe the same video (columns 0 and 1 are the same video twice).
   auto logits = torch::tensor({{1.0, 1.0, 0.0}, {1.0, 1.0, 0.0}, {0.0, 0.0, 2.0}});

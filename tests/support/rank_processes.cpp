@@ -1,10 +1,7 @@
 #include "rank_processes.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,29 +11,15 @@
 #include <stdexcept>
 #include <thread>
 
+#include "mvadapter/core/launcher.h"
 #include "test_support.h"
 
 namespace mva::test {
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    throw std::runtime_error("free_port: no free loopback port");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 RankProcesses::RankProcesses(int world, const std::vector<std::string>& argv,
                              const std::vector<std::string>& env)
     : dir_(temp_dir("ranks")), status_(static_cast<size_t>(world), -1) {
-  const int port = free_port();
+  const int port = free_loopback_port();
   for (int r = 0; r < world; ++r) {
     const auto out = dir_ / ("rank" + std::to_string(r) + ".log");
     const pid_t pid = ::fork();
@@ -91,8 +74,8 @@ int RankProcesses::wait_rank(int rank, std::chrono::seconds timeout) {
 std::vector<int> RankProcesses::wait(std::chrono::seconds timeout) {
   const auto until = std::chrono::steady_clock::now() + timeout;
   for (size_t r = 0; r < pids_.size(); ++r) {
-    const auto left = std::chrono::duration_cast<std::chrono::seconds>(
-        until - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::seconds>(until - std::chrono::steady_clock::now());
     if (wait_rank(static_cast<int>(r), std::max(left, std::chrono::seconds(0))) < 0) {
       ::kill(pids_[r], SIGKILL);
       wait_rank(static_cast<int>(r), std::chrono::seconds(10));

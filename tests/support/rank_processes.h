@@ -10,9 +10,6 @@
 
 namespace mva::test {
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read back, closed).
-int free_port();
-
 /// `world` processes running `argv`, rank r with RANK=r, LOCAL_RANK=r, WORLD_SIZE, MASTER_ADDR,
 /// MASTER_PORT (and `env` entries "NAME=value"); stdout and stderr of each go to a file.
 class RankProcesses {

@@ -42,4 +42,13 @@ std::vector<std::string> fixture_clip_files() {
   return files;
 }
 
+std::string tiny_model_yaml(const std::filesystem::path& clip) {
+  return "model:\n  clip: " + clip.string() +
+         "\n"
+         "adapters:\n"
+         "  video: {mid_dim: 16, heads: 2, calibration_dim: 4}\n"
+         "  text: {mid_dim: 16, heads: 2}\n"
+         "  tying: {mode: scale, layers: [1], factor_dim: 8}\n";
+}
+
 }  // namespace mva::test

@@ -11,6 +11,10 @@ namespace mva::test {
 /// encoded; the extra rows are random (seed 0).
 void write_full_vocab_tiny_clip(const std::filesystem::path& out);
 
+/// The `model:` and `adapters:` sections of a run config on that CLIP (`clip`): MV-Adapter with
+/// small adapters (d' 16, 2 heads, calibration 4, tying on block 1 with d_m 8), as YAML text.
+std::string tiny_model_yaml(const std::filesystem::path& clip);
+
 /// File names of the 8 real MSR-VTT fixture clips (tests/fixtures/video/videos), sorted.
 std::vector<std::string> fixture_clip_files();
 

@@ -47,13 +47,7 @@ Setup make_setup(const std::string& tag) {
   }
   s.config = s.dir / "tiny.yaml";
   std::ofstream(s.config) << fmt::format(
-      R"(model:
-  clip: {dir}/clip.safetensors
-adapters:
-  video: {{mid_dim: 16, heads: 2, calibration_dim: 4}}
-  text: {{mid_dim: 16, heads: 2}}
-  tying: {{mode: scale, layers: [1], factor_dim: 8}}
-data:
+      R"({model}data:
   dataset: jsonl
   root: {dir}
   videos: {videos}
@@ -67,6 +61,7 @@ train:
 eval:
   batch_size: 3
 )",
+      fmt::arg("model", test::tiny_model_yaml(s.dir / "clip.safetensors")),
       fmt::arg("dir", s.dir.string()),
       fmt::arg("videos", test::fixture_path("video/videos").string()));
   return s;

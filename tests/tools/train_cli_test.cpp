@@ -52,13 +52,7 @@ Setup make_setup(const std::string& tag, int epochs = 2) {
   write_dataset(s.dir);
   s.config = s.dir / "tiny.yaml";
   std::ofstream(s.config) << fmt::format(
-      R"(model:
-  clip: {dir}/clip.safetensors
-adapters:
-  video: {{mid_dim: 16, heads: 2, calibration_dim: 4}}
-  text: {{mid_dim: 16, heads: 2}}
-  tying: {{mode: scale, layers: [1], factor_dim: 8}}
-data:
+      R"({model}data:
   dataset: jsonl
   root: {dir}
   videos: {videos}
@@ -79,6 +73,7 @@ train:
 eval:
   batch_size: 3
 )",
+      fmt::arg("model", test::tiny_model_yaml(s.dir / "clip.safetensors")),
       fmt::arg("dir", s.dir.string()),
       fmt::arg("videos", test::fixture_path("video/videos").string()), fmt::arg("epochs", epochs));
   return s;
@@ -201,9 +196,10 @@ TEST(TrainCli, BadInputIsOneErrorLine) {
   } else {
     EXPECT_EQ(cuda_rc, 1) << out;
     EXPECT_NE(out.find("error: "), std::string::npos) << out;
-    EXPECT_NE(out.find(torch_has_cuda() ? "'cuda:0' requested but no CUDA GPU is visible"
-                                        : "'cuda:0' requested but this LibTorch was built without CUDA"),
-              std::string::npos)
+    EXPECT_NE(
+        out.find(torch_has_cuda() ? "'cuda:0' requested but no CUDA GPU is visible"
+                                  : "'cuda:0' requested but this LibTorch was built without CUDA"),
+        std::string::npos)
         << out;
     EXPECT_FALSE(fs::exists(cuda_run / "state"));
   }

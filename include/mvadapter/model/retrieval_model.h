@@ -65,6 +65,9 @@ TORCH_MODULE(RetrievalModel);
 /// Symmetric InfoNCE: (CE(t2v rows, diagonal) + CE(v2t rows, diagonal)) / 2 for a [B, B] t2v
 /// logit matrix whose diagonal holds the pairs.
 torch::Tensor contrastive_loss(const torch::Tensor& logits_t2v);
+/// The same over the pairs with valid[i] != 0 only (the rest are neither queries nor candidates),
+/// computed without reading anything back to the host: for padded multi-rank batches.
+torch::Tensor masked_contrastive_loss(const torch::Tensor& logits_t2v, const torch::Tensor& valid);
 /// Multi-positive form for batches where a video repeats: labels [T, V] is 1 where caption t
 /// describes video v; each row's target distribution is its positives, uniformly.
 torch::Tensor contrastive_loss(const torch::Tensor& logits_t2v, const torch::Tensor& labels);

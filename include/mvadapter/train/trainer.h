@@ -129,9 +129,9 @@ class Trainer {
   Evaluator* evaluator_;
   TrainerOptions options_;
   std::unique_ptr<Optimizer> optimizer_;
-  double grad_scale_ = 1.0;        // 1 / emulate_world_size
-  torch::Tensor amp_scale_;        // fp16 loss scale (device scalar)
-  torch::Tensor amp_growth_;       // good steps since the scale last changed (device int32)
+  double grad_scale_ = 1.0;   // 1 / emulate_world_size
+  torch::Tensor amp_scale_;   // fp16 loss scale (device scalar)
+  torch::Tensor amp_growth_;  // good steps since the scale last changed (device int32)
   nlohmann::json best_json_;  // metrics of the best epoch so far (kept across resumes)
   static std::atomic<bool> stop_requested_;
 };
