@@ -138,7 +138,9 @@ TEST(SearchCli, CaptionQueryRanksVideosAsTheEmbeddingsSay) {
   ASSERT_EQ(hits.size(), 3u) << out;
   for (size_t i = 0; i < hits.size(); ++i) {
     EXPECT_EQ(hits[i].rank, static_cast<int>(i) + 1);
-    if (i > 0) EXPECT_LE(hits[i].score, hits[i - 1].score) << out;
+    if (i > 0) {
+      EXPECT_LE(hits[i].score, hits[i - 1].score) << out;
+    }
     EXPECT_EQ(hits[i].id, v.ids[static_cast<size_t>(want_order[i])]) << out;
     EXPECT_NEAR(hits[i].score, want[want_order[i]].item<double>(), 5.1e-5) << out;
   }
