@@ -58,6 +58,7 @@ PACKAGES=(
   libssl-dev              # sha256 of downloaded CLIP weights
   libopenblas0-pthread    # a threaded BLAS for LibTorch's CPU matmuls
   libgloo-dev             # Gloo headers: the distributed code uses c10d's ProcessGroupGloo
+  python3                 # the comparison table printed by scripts/reproduce/*.sh
 )
 if [ -z "${TORCH_DIR:-}" ]; then
   PACKAGES+=(libtorch-dev)  # LibTorch 1.13 (CPU) - tensors, autograd, modules

@@ -128,6 +128,7 @@ BranchAdapterConfig branch_from_official(const nlohmann::json& j, const std::str
   b.heads = get_or<int64_t>(m, "n_head", 2, w);
   b.scale = get_or<double>(m, "scale", 0.1, w);
   b.seq_len = get_or<int64_t>(m, "seq_len", 12, w);
+  b.input_norm = get_or<bool>(m, "lnin", false, w);
   if (video) {
     b.temporal.clear();
     for (const auto& t : get_or<std::vector<std::string>>(m, "temporal", {}, w)) b.temporal += t;
@@ -193,6 +194,12 @@ void AdapterConfig::validate(int64_t vision_width, int64_t text_width, int64_t v
     if (b.activation != "quick_gelu" && b.activation != "relu") {
       throw Error(fmt::format("adapters.{}.activation: '{}' (expected quick_gelu or relu)", name,
                               b.activation));
+    }
+    if (b.input_norm && b.type != "mv") {
+      throw Error(
+          fmt::format("adapters.{}.input_norm: only the mv adapter has an input LayerNorm "
+                      "(type is '{}')",
+                      name, b.type));
     }
   };
   check_branch(video, "video", vision_layers);

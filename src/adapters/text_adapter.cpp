@@ -24,6 +24,9 @@ TextAdapterImpl::TextAdapterImpl(int64_t width, const BranchAdapterConfig& cfg,
   const int64_t mid = cfg.mid_dim;
   const double down_std = std::pow(2.0 * static_cast<double>(width), -0.5);
   const bool kron = shared.defined() && tying.mode == TyingMode::kKronecker;
+  if (cfg.input_norm) {
+    ln_in = register_module("ln_in", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
+  }
   down = register_module("down", Projection(width, mid, !kron));
   up = register_module("up", torch::nn::Linear(mid, width));
   ln_pre = register_module("ln_pre", torch::nn::LayerNorm(torch::nn::LayerNormOptions({mid})));
@@ -47,7 +50,8 @@ torch::Tensor TextAdapterImpl::forward(const torch::Tensor& x, const AdapterCont
                     "(adapters.text.seq_len)",
                     L, positional_embedding.size(0)));
   }
-  auto z = torch::matmul(x, tying_.down_weight(down->weight).t()) + down->bias;
+  const auto h = ln_in ? layer_norm_fp32(ln_in, x) : x;
+  auto z = torch::matmul(h, tying_.down_weight(down->weight).t()) + down->bias;
   z = z + positional_embedding.slice(0, 0, L).unsqueeze(1).to(z.scalar_type());
   z = layer_norm_fp32(ln_pre, z);
   z = quick_gelu(block(z, causal_mask(L, z.options()), AdapterContext{}));

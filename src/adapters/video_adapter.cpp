@@ -15,6 +15,9 @@ VideoAdapterImpl::VideoAdapterImpl(int64_t width, const BranchAdapterConfig& cfg
                                    const TyingConfig& tying, torch::Tensor shared)
     : scale_(cfg.scale), width_(width), mid_(cfg.mid_dim), heads_(cfg.heads), frames_(cfg.seq_len) {
   const bool kron = shared.defined() && tying.mode == TyingMode::kKronecker;
+  if (cfg.input_norm) {
+    ln_in = register_module("ln_in", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
+  }
   down = register_module("down", Projection(width, mid_, !kron));  // kaiming_uniform, bias 0
   up = register_module("up", torch::nn::Linear(mid_, width));
   ln_pre = register_module("ln_pre", torch::nn::LayerNorm(torch::nn::LayerNormOptions({mid_})));
@@ -56,7 +59,8 @@ torch::Tensor VideoAdapterImpl::forward(const torch::Tensor& x, const AdapterCon
   }
   const auto mask = ctx.frame_mask.to(x.scalar_type());
 
-  auto d = quick_gelu(torch::matmul(x, tying_.down_weight(down->weight).t()) + down->bias);
+  const auto h = ln_in ? layer_norm_fp32(ln_in, x) : x;
+  auto d = quick_gelu(torch::matmul(h, tying_.down_weight(down->weight).t()) + down->bias);
   auto cls_down = d[0].reshape({B, F, mid_});
   auto patch_down = d.slice(0, 1).reshape({P, B, F, mid_});
   auto patch_mean = patch_down.mean(0);

@@ -377,6 +377,7 @@ const std::vector<Field>& fields() {
         temporal_field(KEY(adapters.video.temporal)),
         int_field(KEY(adapters.video.calibration_dim), 1),
         choice_field(KEY(adapters.video.activation), kActivations),
+        bool_field(KEY(adapters.video.input_norm)),
 
         bool_field(KEY(adapters.text.enabled)),
         choice_field(KEY(adapters.text.type), kTypes),
@@ -386,6 +387,7 @@ const std::vector<Field>& fields() {
         int_field(KEY(adapters.text.heads), 1),
         num_field(KEY(adapters.text.scale), kAny),
         choice_field(KEY(adapters.text.activation), kActivations),
+        bool_field(KEY(adapters.text.input_norm)),
 
         enum_field(KEY(adapters.tying.mode),
                    named({TyingMode::kNone, TyingMode::kScale, TyingMode::kKronecker})),
@@ -434,6 +436,7 @@ const std::vector<Field>& fields() {
         choice_field(KEY(train.optimizer), {"adamw", "bert_adam"}),
         int_field(KEY(train.grad_accum), 1),
         choice_field(KEY(train.precision), {"fp32", "bf16", "fp16"}),
+        choice_field(KEY(train.master_weights), {"fp32", "fp16"}),
         int_field(KEY(train.seed), 0),
         int_field(KEY(train.threads), 0),
         device_field(KEY(train.device)),
@@ -770,10 +773,10 @@ LoaderOptions train_loader_options(const RunConfig& cfg, int rank, int world_siz
   // number of processes.
   const int64_t parts = cfg.train.grad_accum * world_size;
   if (cfg.train.batch_size % parts != 0) {
-    throw Error(fmt::format(
-        "train.batch_size: {} is the global batch and must divide into WORLD_SIZE x "
-        "train.grad_accum = {} x {} equal micro-batches",
-        cfg.train.batch_size, world_size, cfg.train.grad_accum));
+    throw Error(
+        fmt::format("train.batch_size: {} is the global batch and must divide into WORLD_SIZE x "
+                    "train.grad_accum = {} x {} equal micro-batches",
+                    cfg.train.batch_size, world_size, cfg.train.grad_accum));
   }
   o.batch_size = cfg.train.batch_size / parts;
   o.rank = rank;

@@ -95,6 +95,7 @@ TrainerOptions trainer_options(const RunConfig& cfg, const std::filesystem::path
   o.optimizer.warmup = t.warmup;
   o.optimizer.schedule = parse_schedule_kind(t.schedule, "train.schedule");
   o.optimizer.max_grad_norm = t.max_grad_norm;
+  o.optimizer.master_weights = parse_master_weights(t.master_weights, "train.master_weights");
   o.epochs = t.epochs;
   o.grad_accum = t.grad_accum;
   // The official runner clips globally and BertAdam clips each tensor again: bert_adam keeps both.

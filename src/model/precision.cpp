@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <torch/version.h>
 
+#include "mvadapter/adapters/projection.h"
+#include "mvadapter/clip/transformer.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
 
@@ -35,6 +37,49 @@ std::string to_string(Precision p) {
       return "fp16";
   }
   return "?";
+}
+
+MasterWeights parse_master_weights(const std::string& name, const std::string& field) {
+  if (name == "fp32") return MasterWeights::kFp32;
+  if (name == "fp16") return MasterWeights::kFp16;
+  throw Error(fmt::format("{}: unknown master weights '{}' (expected fp32 or fp16)", field, name));
+}
+
+std::string to_string(MasterWeights m) {
+  return m == MasterWeights::kFp32 ? "fp32" : "fp16";
+}
+
+std::set<std::string> official_fp16_parameters(const torch::nn::Module& model) {
+  std::set<std::string> out;
+  for (const auto& item : model.named_modules()) {
+    const auto& m = *item.value();
+    const std::string prefix = item.key().empty() ? "" : item.key() + ".";
+    std::vector<std::string> local;
+    if (dynamic_cast<const torch::nn::LinearImpl*>(&m) ||
+        dynamic_cast<const torch::nn::Conv1dImpl*>(&m) ||
+        dynamic_cast<const torch::nn::Conv2dImpl*>(&m) ||
+        dynamic_cast<const torch::nn::Conv3dImpl*>(&m) || dynamic_cast<const ProjectionImpl*>(&m)) {
+      local = {"weight", "bias"};
+    } else if (dynamic_cast<const MultiheadAttentionImpl*>(&m)) {
+      local = {"in_proj_weight", "in_proj_bias"};  // out_proj is a Linear of its own
+    }
+    // convert_weights also casts any attribute named proj or text_projection, on any module.
+    local.push_back("proj");
+    local.push_back("text_projection");
+    const auto own = m.named_parameters(/*recurse=*/false);
+    for (const auto& name : local) {
+      if (own.contains(name) && own[name].defined()) out.insert(prefix + name);
+    }
+  }
+  return out;
+}
+
+void round_to_official_fp16(torch::nn::Module& model) {
+  const auto names = official_fp16_parameters(model);
+  torch::NoGradGuard no_grad;
+  for (auto& item : model.named_parameters()) {
+    if (names.count(item.key())) item.value().copy_(item.value().to(torch::kHalf));
+  }
 }
 
 void check_precision(Precision precision, const torch::Device& device, const std::string& field) {

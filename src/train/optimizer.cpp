@@ -27,6 +27,11 @@ void check_options(const OptimizerOptions& o, int64_t total_steps) {
   require(o.betas[1] >= 0 && o.betas[1] < 1, "train.betas[1]", o.betas[1], "a value in [0, 1)");
   require(o.eps >= 0, "train.eps", o.eps, ">= 0");
   require(o.warmup >= 0 && o.warmup < 1, "train.warmup", o.warmup, "a fraction in [0, 1)");
+  if (o.master_weights == MasterWeights::kFp16 && o.kind != OptimizerKind::kBertAdam) {
+    throw Error(
+        "train.master_weights: fp16 reproduces the official code's fp16 training, whose "
+        "optimiser is BertAdam; set train.optimizer: bert_adam (or master_weights: fp32)");
+  }
   if (total_steps <= 0) {
     throw Error(fmt::format("optimizer: total_steps is {}, expected > 0 (epochs × steps per epoch)",
                             total_steps));
@@ -86,9 +91,12 @@ static Optimizer::NamedParams trainable_parameters(const torch::nn::Module& mode
 
 Optimizer::Optimizer(const torch::nn::Module& model, const OptimizerOptions& options,
                      int64_t total_steps)
-    : Optimizer(trainable_parameters(model), options, total_steps) {}
+    : Optimizer(trainable_parameters(model), options, total_steps,
+                options.master_weights == MasterWeights::kFp16 ? official_fp16_parameters(model)
+                                                               : std::set<std::string>{}) {}
 
-Optimizer::Optimizer(NamedParams params, const OptimizerOptions& options, int64_t total_steps)
+Optimizer::Optimizer(NamedParams params, const OptimizerOptions& options, int64_t total_steps,
+                     const std::set<std::string>& fp16_params)
     : options_(options), total_steps_(total_steps) {
   check_options(options_, total_steps_);
   if (params.empty()) throw Error("optimizer: no parameter to optimise");
@@ -108,7 +116,10 @@ Optimizer::Optimizer(NamedParams params, const OptimizerOptions& options, int64_
     s.param = p;
     s.group = param_group_of(name);
     s.official_parts = static_cast<int64_t>(official_names(name).size());
-    auto like = torch::TensorOptions().dtype(moment_dtype(p)).device(p.device());
+    s.fp16 = options_.master_weights == MasterWeights::kFp16 && fp16_params.count(name) > 0;
+    if (s.fp16) p.copy_(p.to(torch::kHalf));  // convert_weights: the weight IS fp16 from now on
+    auto like =
+        torch::TensorOptions().dtype(s.fp16 ? torch::kHalf : moment_dtype(p)).device(p.device());
     s.exp_avg = torch::zeros(p.sizes(), like);
     s.exp_avg_sq = torch::zeros(p.sizes(), like);
     slots_.push_back(std::move(s));
@@ -144,6 +155,8 @@ void Optimizer::step() {
     const double wd = options_.weight_decay_of(s.group);
     if (options_.kind == OptimizerKind::kAdamW) {
       step_adamw(s, options_.lr_of(s.group) * factor, wd);
+    } else if (s.fp16) {
+      step_bert_adam_fp16(s, options_.lr_of(s.group), wd);
     } else {
       step_bert_adam(s, options_.lr_of(s.group), wd);
     }
@@ -200,6 +213,41 @@ void Optimizer::step_bert_adam(Slot& s, double base_lr, double weight_decay) {
   master.add_(-(update * lr));
   ++s.step;
   if (!master.is_same(p)) p.copy_(master);
+}
+
+// step_bert_adam with the official code's fp16 tensors: weight, gradient and moments are fp16 and
+// every PyTorch operation of the original stores its result in fp16, computed in fp32 (as its
+// CUDA kernels do: fp32 arithmetic, fp16 result, scalars in fp32). So an update below half an
+// ulp of its weight leaves it unchanged, and a second moment below fp16's smallest subnormal
+// (6e-8) becomes 0. The weight is kept as an fp32 tensor holding an fp16 value, which lets the
+// forward run in fp32 on CPU: the matmuls see exactly the official weights.
+void Optimizer::step_bert_adam_fp16(Slot& s, double base_lr, double weight_decay) {
+  const auto h = [](const torch::Tensor& t) { return t.to(torch::kHalf).to(torch::kFloat); };
+  auto p = s.param.detach();
+  auto w = p.to(torch::kFloat);
+  auto& raw_grad = s.param.mutable_grad();
+  auto grad = h(raw_grad.detach().to(torch::kFloat));
+  const double beta1 = options_.betas[0], beta2 = options_.betas[1];
+
+  if (options_.max_grad_norm > 0) {  // clip_grad_norm_ on an fp16 gradient, each official tensor
+    std::vector<torch::Tensor> parts;
+    for (const auto& part : grad.chunk(s.official_parts, 0)) {
+      auto coef = h(options_.max_grad_norm / h(h(part.norm()) + 1e-6));
+      parts.push_back(h(part * torch::clamp(coef, c10::nullopt, 1.0)));
+    }
+    grad = torch::cat(parts, 0);
+    raw_grad.copy_(grad);
+  }
+  auto m = h(h(s.exp_avg.to(torch::kFloat) * beta1) + grad * (1.0 - beta1));
+  auto v = h(h(s.exp_avg_sq.to(torch::kFloat) * beta2) + grad * grad * (1.0 - beta2));
+  auto update = h(m / h(h(v.sqrt()) + options_.eps));
+  if (weight_decay > 0.0) update = h(update + h(w * weight_decay));
+  const double lr = base_lr * lr_factor(s.step, total_steps_, options_.warmup, options_.schedule);
+  w = h(w - h(update * lr));
+  ++s.step;
+  s.exp_avg.copy_(m);
+  s.exp_avg_sq.copy_(v);
+  p.copy_(w);
 }
 
 std::vector<torch::Tensor> Optimizer::parameters() const {

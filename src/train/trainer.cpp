@@ -88,6 +88,8 @@ Trainer::Trainer(RetrievalModel model, VideoLoader& train_loader, Evaluator* eva
   model_->to(options_.device);
   model_->clip->visual->transformer->checkpoint_blocks = options_.activation_checkpointing;
   model_->clip->transformer->checkpoint_blocks = options_.activation_checkpointing;
+  // The official fp16 training casts frozen weights too (convert_weights): the same model then.
+  if (options_.optimizer.master_weights == MasterWeights::kFp16) round_to_official_fp16(*model_);
   if (options_.group != nullptr) {
     // Same code and config on every rank, then the same starting weights (rank 0's).
     torch::NoGradGuard no_grad;

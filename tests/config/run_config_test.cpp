@@ -513,7 +513,7 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
     }
     EXPECT_TRUE(n.IsDefined() && !n.IsNull()) << key << " missing from\n" << text;
   }
-  EXPECT_EQ(run_config_keys().size(), 80u);
+  EXPECT_EQ(run_config_keys().size(), 83u);
 }
 
 TEST(RunConfig, ParseFromTextUsesTheSourceName) {
@@ -676,6 +676,48 @@ TEST(ShippedConfigs, MvAdapterConfigsFollowThePaperRecipe) {
   EXPECT_EQ(b32.model.arch, "ViT-B/32");
   EXPECT_EQ(b32.model.clip, fs::path("weights/ViT-B-32.pt"));
   EXPECT_EQ(b32.adapters.tying.layers, (std::vector<int64_t>{9, 10, 11}));
+}
+
+TEST(ShippedConfigs, OfficialCodeConfigsFollowTheOfficialCode) {
+  // configs/<dataset>/*.py of the official repository (paper-notes.md §1.8 and §2).
+  struct Want {
+    const char* dataset;
+    TyingPosition position;
+    std::vector<int64_t> layers;
+    bool input_norm;
+  };
+  const Want wants[] = {
+      {"msrvtt", TyingPosition::kDownOut, {10, 11}, false},
+      {"msvd", TyingPosition::kDownIn, {10, 11}, false},
+      {"lsmdc", TyingPosition::kDownIn, {9, 10, 11}, false},
+      {"didemo", TyingPosition::kDownOut, {10, 11}, false},
+      {"activitynet", TyingPosition::kDownIn, {11}, true},
+  };
+  for (const auto& w : wants) {
+    SCOPED_TRACE(w.dataset);
+    auto c = shipped(std::string(w.dataset) + "/mv_adapter_official_code_vit_b16.yaml");
+    auto paper = shipped(std::string(w.dataset) + "/mv_adapter_vit_b16.yaml");
+    EXPECT_EQ(c.train.optimizer, "bert_adam");
+    EXPECT_EQ(c.train.master_weights, "fp16");
+    EXPECT_EQ(c.train.seed, 0);
+    EXPECT_EQ(c.train.emulate_world_size, 8);
+    EXPECT_DOUBLE_EQ(c.train.grad_clip, 1.0);
+    EXPECT_DOUBLE_EQ(c.train.max_grad_norm, 1.0);
+    EXPECT_EQ(c.eval.convention, RankConvention::kOfficial);
+    EXPECT_EQ(c.adapters.tying.position, w.position);
+    EXPECT_EQ(c.adapters.tying.layers, w.layers);
+    EXPECT_EQ(c.adapters.video.input_norm, w.input_norm);
+    EXPECT_EQ(c.adapters.text.input_norm, w.input_norm);
+    // The paper configs stay the default recipe.
+    EXPECT_EQ(paper.train.optimizer, "adamw");
+    EXPECT_EQ(paper.train.master_weights, "fp32");
+    EXPECT_EQ(paper.adapters.tying.position, TyingPosition::kDownIn);
+    EXPECT_FALSE(paper.adapters.video.input_norm);
+    // Data and schedule are the dataset's, whichever recipe.
+    EXPECT_EQ(c.data.frames, paper.data.frames);
+    EXPECT_EQ(c.train.batch_size, paper.train.batch_size);
+    EXPECT_EQ(c.train.epochs, paper.train.epochs);
+  }
 }
 
 TEST(ShippedConfigs, BaselinesAndAblationsChangeOnlyWhatTheyName) {

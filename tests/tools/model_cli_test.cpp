@@ -74,6 +74,34 @@ TEST(ParamsCli, ReadsTheShippedMsrVttConfig) {
   EXPECT_NE(out.find("did you mean adapters.tying.mode"), std::string::npos) << out;
 }
 
+TEST(ParamsCli, OfficialCodeMsrVttConfigHasTheOfficialCount) {
+  // CMT at down_out projects the factor to d' = 64 instead of d: the official code's 3,325,696
+  // adapter parameters on ViT-B/16, against the paper's 3,401,728 (down_in).
+  std::string out;
+  auto cfg = std::filesystem::path(MVA_SOURCE_DIR) /
+             "configs/msrvtt/mv_adapter_official_code_vit_b16.yaml";
+  int rc = test::run_command(cli() + " params " + cfg.string() + " --arch ViT-B/16", &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("adapters (incl. tying): 3325696 parameters"), std::string::npos) << out;
+  // ActivityNet's input LayerNorms add 2 x (768 + 512) per block pair: 12 x 2560 = 30,720.
+  auto anet = std::filesystem::path(MVA_SOURCE_DIR) /
+              "configs/activitynet/mv_adapter_official_code_vit_b16.yaml";
+  auto paper =
+      std::filesystem::path(MVA_SOURCE_DIR) / "configs/activitynet/mv_adapter_vit_b16.yaml";
+  std::string with_ln, without_ln;
+  ASSERT_EQ(test::run_command(cli() + " params " + anet.string() + " --arch ViT-B/16", &with_ln), 0)
+      << with_ln;
+  ASSERT_EQ(
+      test::run_command(cli() + " params " + paper.string() + " --arch ViT-B/16", &without_ln), 0)
+      << without_ln;
+  auto count = [](const std::string& text) {
+    const std::string key = "adapters (incl. tying): ";
+    auto at = text.find(key);
+    return at == std::string::npos ? -1 : std::stoll(text.substr(at + key.size()));
+  };
+  EXPECT_EQ(count(with_ln) - count(without_ln), 30720) << with_ln << without_ln;
+}
+
 TEST(ConvertCli, WritesSafetensorsFromTheOfficialPth) {
   auto dir = test::temp_dir("convert_cli");
   std::string out;

@@ -1,6 +1,9 @@
 #include "mvadapter/train/optimizer.h"
 
 #include <cmath>
+#include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -9,6 +12,7 @@
 #include "mvadapter/clip/clip_loader.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/io/safetensors.h"
+#include "mvadapter/model/precision.h"
 #include "mvadapter/train/lr_schedule.h"
 #include "test_support.h"
 
@@ -438,6 +442,161 @@ TEST(Optimizer, RefusesAModelWithNothingToTrain) {
   auto model = tiny_model(TrainableSet::kNone);
   EXPECT_ERROR_CONTAINS(Optimizer(*model, OptimizerOptions{}, 10), "no trainable parameter");
 }
+
+// ---- train.master_weights: fp16 (the official code's fp16 weights and moments) ---------------
+
+namespace fp16 {
+
+// fp16 holds v exactly.
+bool is_fp16_value(double v) {
+  return static_cast<double>(static_cast<float>(c10::Half(static_cast<float>(v)))) == v;
+}
+
+// One "enc.adapter.weight" (adapter_decay) tensor in fp32, BertAdam without warm-up, decay or
+// per-tensor clip, lr 1e-4: the first update of a weight with gradient g (same sign everywhere)
+// is lr · m / sqrt(v) = lr · 0.1 g / sqrt(0.02 g²) = 7.0711e-5 · sign(g).
+struct OneTensor {
+  Optimizer::NamedParams params;
+  std::unique_ptr<Optimizer> opt;
+
+  OneTensor(MasterWeights master, std::vector<float> init, std::vector<float> grad) {
+    params = {{"enc.adapter.weight", torch::tensor(init).set_requires_grad(true)}};
+    OptimizerOptions o;
+    o.kind = OptimizerKind::kBertAdam;
+    o.lr = 1e-4;
+    o.weight_decay = 0.0;
+    o.warmup = 0.0;
+    o.max_grad_norm = 0.0;
+    o.master_weights = master;
+    opt = std::make_unique<Optimizer>(params, o, 100, std::set<std::string>{"enc.adapter.weight"});
+    params[0].second.mutable_grad() = torch::tensor(grad);
+    opt->step();
+  }
+  double w(int i) const { return params[0].second[i].item<double>(); }
+  torch::Tensor state(const std::string& key) const {
+    return opt->state().at("enc.adapter.weight." + key);
+  }
+};
+
+TEST(Fp16MasterWeights, AnUpdateBelowHalfAnUlpLeavesTheWeightUnchanged) {
+  // Below 1.0 an fp16 ulp is 2^-11 = 4.9e-4: an update of 7.1e-5 rounds away there, while a
+  // weight at 0 (zero-initialised W_up) moves; with fp32 master weights both move.
+  OneTensor half(MasterWeights::kFp16, {1.0f, 0.0f}, {0.5f, 0.5f});
+  EXPECT_EQ(half.w(0), 1.0);
+  EXPECT_NEAR(half.w(1), -7.0711e-5, 2e-7);
+  EXPECT_TRUE(is_fp16_value(half.w(1))) << half.w(1);
+  EXPECT_EQ(half.state("exp_avg").scalar_type(), torch::kHalf);
+  EXPECT_EQ(half.state("exp_avg_sq").scalar_type(), torch::kHalf);
+
+  OneTensor full(MasterWeights::kFp32, {1.0f, 0.0f}, {0.5f, 0.5f});
+  const double step = 1e-4 * 0.05 / (std::sqrt(0.005) + 1e-6);  // lr · m / (sqrt(v) + eps)
+  EXPECT_NEAR(full.w(0), 1.0 - step, 1e-7);
+  EXPECT_NEAR(full.w(1), -step, 1e-11);
+  EXPECT_EQ(full.state("exp_avg_sq").scalar_type(), torch::kFloat);
+}
+
+TEST(Fp16MasterWeights, ASecondMomentBelowFp16sRangeBecomesZero) {
+  // v = 0.02 · (1e-5)² = 2e-12, far below fp16's smallest subnormal (6e-8): 0 in fp16. The first
+  // moment 1e-6 is a subnormal and survives, so the update is m / eps, about 1 (as officially).
+  OneTensor half(MasterWeights::kFp16, {0.0f, 0.0f}, {1e-5f, 1.0f});
+  EXPECT_EQ(half.state("exp_avg_sq")[0].item<double>(), 0.0);
+  EXPECT_NEAR(half.state("exp_avg")[0].item<double>(), 1e-6, 3e-8);
+  EXPECT_NEAR(half.w(0), -1e-4 * 1e-6 / 1e-6, 2e-6);
+  EXPECT_NEAR(half.state("exp_avg_sq")[1].item<double>(), 0.02, 1e-5);
+
+  OneTensor full(MasterWeights::kFp32, {0.0f, 0.0f}, {1e-5f, 1.0f});
+  EXPECT_NEAR(full.state("exp_avg_sq")[0].item<double>(), 2e-12, 1e-17);
+  EXPECT_NEAR(full.w(0), -1e-4 * 1e-6 / (std::sqrt(2e-12) + 1e-6), 1e-9);
+}
+
+TEST(Fp16MasterWeights, OnlyTheNamedTensorsAreFp16AndTheOthersStepAsInFp32) {
+  auto run = [](MasterWeights master) {
+    auto params = toy_params(torch::kFloat);
+    auto o = toy_options(OptimizerKind::kBertAdam, 0.25);
+    o.master_weights = master;
+    Optimizer opt(params, o, 4, {kNames[0]});
+    run_steps(opt, params, 0, 3);
+    return std::make_pair(params, opt.state());
+  };
+  auto [half, half_state] = run(MasterWeights::kFp16);
+  auto [full, full_state] = run(MasterWeights::kFp32);
+  for (int i = 1; i < 4; ++i) {
+    SCOPED_TRACE(kNames[i]);
+    EXPECT_TRUE(torch::equal(half[i].second, full[i].second));
+    EXPECT_EQ(half_state.at(std::string(kNames[i]) + ".exp_avg").scalar_type(), torch::kFloat);
+  }
+  EXPECT_EQ(half_state.at(std::string(kNames[0]) + ".exp_avg").scalar_type(), torch::kHalf);
+  auto w = half[0].second.detach();
+  EXPECT_TRUE(torch::equal(w, w.to(torch::kHalf).to(torch::kFloat)));
+  EXPECT_FALSE(torch::equal(w, full[0].second.detach()));
+  // ... and within fp16 rounding of the fp32 run.
+  EXPECT_TENSOR_NEAR(w, full[0].second.detach(), 2e-3);
+}
+
+TEST(Fp16MasterWeights, Fp32IgnoresTheFp16ListEntirely) {
+  auto params = toy_params();
+  Optimizer opt(params, toy_options(OptimizerKind::kBertAdam, 0.25), 4,
+                {kNames[0], kNames[1], kNames[2], kNames[3]});
+  run_steps(opt, params, 0, 3);
+  expect_params(params, kBertAdam, 1e-13);  // the fp64 reference of the official formula
+}
+
+TEST(Fp16MasterWeights, NeedBertAdam) {
+  auto o = toy_options(OptimizerKind::kAdamW, 0.25);
+  o.master_weights = MasterWeights::kFp16;
+  EXPECT_ERROR_CONTAINS(Optimizer(toy_params(), o, 4), "train.master_weights");
+}
+
+TEST(Fp16MasterWeights, RoundTheModelsOfficialTensorsAndResumeExactly) {
+  OptimizerOptions o;
+  o.kind = OptimizerKind::kBertAdam;
+  o.lr = 1e-3;
+  o.master_weights = MasterWeights::kFp16;
+  auto grads_for = [](RetrievalModel& m, int k) {
+    torch::manual_seed(100 + k);
+    for (auto& p : m->parameters()) {
+      if (p.requires_grad()) p.mutable_grad() = torch::randn_like(p) * 0.1;
+    }
+  };
+  auto model = tiny_model(TrainableSet::kAdapters);
+  const auto fp16_names = official_fp16_parameters(*model);
+  Optimizer opt(*model, o, 10);
+  int64_t checked = 0;
+  for (const auto& p : model->named_parameters()) {
+    if (!p.value().requires_grad() || !fp16_names.count(p.key())) continue;
+    auto v = p.value().detach();
+    EXPECT_TRUE(torch::equal(v, v.to(torch::kHalf).to(v.scalar_type()))) << p.key();
+    ++checked;
+  }
+  EXPECT_GT(checked, 10);
+  for (int k = 0; k < 2; ++k) {
+    grads_for(model, k);
+    opt.step();
+    opt.zero_grad();
+  }
+  const auto saved_state = opt.state();
+  std::map<std::string, torch::Tensor> saved_weights;
+  for (const auto& p : model->named_parameters()) {
+    saved_weights[p.key()] = p.value().detach().clone();
+  }
+  grads_for(model, 2);
+  opt.step();
+
+  auto resumed = tiny_model(TrainableSet::kAdapters);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : resumed->named_parameters()) p.value().copy_(saved_weights.at(p.key()));
+  }
+  Optimizer again(*resumed, o, 10);
+  again.load_state(saved_state);
+  grads_for(resumed, 2);
+  again.step();
+  for (const auto& p : model->named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), resumed->named_parameters()[p.key()])) << p.key();
+  }
+}
+
+}  // namespace fp16
 
 }  // namespace
 }  // namespace mva

@@ -47,6 +47,9 @@ struct BranchAdapterConfig {
   std::string temporal = "c";    ///< video calibration: "c" (CLS), "p" (patches), "cp", "" (none)
   int64_t calibration_dim = 16;  ///< hidden width of the calibration MLP (d'/sigma)
   std::string activation = "quick_gelu";  ///< bottleneck type only: "quick_gelu" | "relu"
+  /// mv type only: a LayerNorm (weight 1, bias 0) on the adapter's input, the official `lnin`
+  /// (its ActivityNet config). The block's own stream is left as it is.
+  bool input_norm = false;
 
   bool has_adapter(int64_t layer) const;
 };

@@ -9,7 +9,8 @@
 namespace mva {
 
 /// MV-Adapter's text branch (official `TextTransfAdapter`):
-/// scale · up(QuickGELU(TRM_causal(ln_pre(down(h) + pos)))), W_down/W_up possibly tied.
+/// scale · up(QuickGELU(TRM_causal(ln_pre(down(h) + pos)))), W_down/W_up possibly tied;
+/// h = ln_in(x) with input_norm (official `lnin`), x otherwise.
 class TextAdapterImpl : public MlpAdapterImpl {
  public:
   /// width = d of the text transformer; `shared` = this layer's `prompt.K` when tied.
@@ -18,6 +19,7 @@ class TextAdapterImpl : public MlpAdapterImpl {
   /// x: [L, N, width] with L == seq_len words. Returns the scaled residual, same shape.
   torch::Tensor forward(const torch::Tensor& x, const AdapterContext& ctx) override;
 
+  torch::nn::LayerNorm ln_in{nullptr};  ///< input_norm only
   Projection down{nullptr};
   torch::nn::Linear up{nullptr};
   torch::nn::LayerNorm ln_pre{nullptr};

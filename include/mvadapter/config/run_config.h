@@ -73,6 +73,9 @@ struct TrainSection {
   std::string optimizer = "adamw";  ///< adamw | bert_adam (the official optimiser, exactly)
   int64_t grad_accum = 1;           ///< micro-batches per optimiser step
   std::string precision = "fp32";   ///< fp32 | bf16 | fp16 (fp16 only on CUDA)
+  /// fp32 | fp16: fp16 stores and updates the trainable weights and moments in fp16 as the
+  /// official code does (bert_adam only; small updates round away).
+  std::string master_weights = "fp32";
   int64_t seed = 42;
   int64_t threads = 0;               ///< intra-op threads; 0 = all cores
   std::string device = "cpu";        ///< cpu | cuda | cuda:N

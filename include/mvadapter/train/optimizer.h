@@ -1,6 +1,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -8,6 +9,7 @@
 #include <torch/nn/module.h>
 
 #include "mvadapter/io/safetensors.h"
+#include "mvadapter/model/precision.h"
 #include "mvadapter/model/retrieval_model.h"
 #include "mvadapter/train/lr_schedule.h"
 
@@ -42,6 +44,10 @@ struct OptimizerOptions {
   /// runner also clips globally to 1.0 before the step (TrainerOptions::grad_clip), so at equal
   /// thresholds this one never fires there; it does when the global clip is off or larger.
   double max_grad_norm = 1.0;
+  /// kFp16 (bert_adam only): the official fp16 training. The parameters the official code casts
+  /// (official_fp16_parameters) hold fp16 values, keep fp16 moments and are updated in fp16
+  /// arithmetic; the others (LayerNorms, embeddings, tying factors) stay fp32 as there.
+  MasterWeights master_weights = MasterWeights::kFp32;
 
   /// The base learning rate of a group (before the schedule).
   double lr_of(ParamGroup group) const;
@@ -51,7 +57,8 @@ struct OptimizerOptions {
 
 /// AdamW or BertAdam over the trainable parameters of a model, in the official four groups
 /// (param_group_of), each with its own lr and weight decay, the lr scaled by lr_factor each step.
-/// Moments are kept in fp32 (fp64 for fp64 parameters) whatever the parameter dtype.
+/// Moments are kept in fp32 (fp64 for fp64 parameters) whatever the parameter dtype, except for
+/// the fp16 parameters of MasterWeights::kFp16.
 ///
 ///   Optimizer opt(*model, options, total_steps);
 ///   opt.zero_grad(); loss.backward(); clip_grad_norm(opt.parameters(), 1.0); opt.step();
@@ -61,10 +68,13 @@ class Optimizer {
   using NamedParams = std::vector<std::pair<std::string, torch::Tensor>>;
 
   /// Takes every parameter of `model` with requires_grad, grouped by its name. Throws Error when
-  /// there is none or an option is out of range.
+  /// there is none or an option is out of range. With MasterWeights::kFp16 the trainable ones
+  /// among official_fp16_parameters(model) are rounded to fp16 values here and kept so.
   Optimizer(const torch::nn::Module& model, const OptimizerOptions& options, int64_t total_steps);
-  /// The same for an explicit list of (name, parameter); names must be unique.
-  Optimizer(NamedParams params, const OptimizerOptions& options, int64_t total_steps);
+  /// The same for an explicit list of (name, parameter); names must be unique. `fp16_params`
+  /// names the parameters MasterWeights::kFp16 stores in fp16 (ignored with kFp32).
+  Optimizer(NamedParams params, const OptimizerOptions& options, int64_t total_steps,
+            const std::set<std::string>& fp16_params = {});
 
   /// Clears the gradients; by default sets them undefined, so a parameter that gets no gradient
   /// before the next step() is left alone by it (moments and weight decay included), as PyTorch.
@@ -100,11 +110,13 @@ class Optimizer {
     torch::Tensor param;
     ParamGroup group;
     int64_t official_parts = 1;  // bert_adam clips each part alone (official_names)
+    bool fp16 = false;           // MasterWeights::kFp16 and an official fp16 tensor
     torch::Tensor exp_avg, exp_avg_sq;
     int64_t step = 0;
   };
   void step_adamw(Slot& slot, double lr, double weight_decay);
   void step_bert_adam(Slot& slot, double base_lr, double weight_decay);
+  void step_bert_adam_fp16(Slot& slot, double base_lr, double weight_decay);
 
   OptimizerOptions options_;
   int64_t total_steps_;
