@@ -132,6 +132,15 @@ TEST(MsrvttReader, FindsMp4ThenWebmAndLeavesMissingToTheLoader) {
   EXPECT_ERROR_CONTAINS(read_dataset(strict), "video11");
 }
 
+TEST(MsrvttReader, Mp4WinsOverAviOfTheSameName) {
+  // The contrast to MSVD/LSMDC below: MSR-VTT ships .mp4, so .mp4 stays first.
+  auto videos = temp_dir("msrvtt_avi");
+  touch(videos / "video8.avi");
+  touch(videos / "video8.mp4");
+  const Manifest m = read_dataset(spec("msrvtt", "test", annotations("msrvtt"), videos));
+  EXPECT_EQ(m.videos[0].path, videos / "video8.mp4");
+}
+
 TEST(MsrvttReader, CsvWithQuotedCommasAndEscapedQuotes) {
   auto dir = temp_dir("msrvtt_quoted");
   write_text(dir / "MSRVTT_JSFUSION_test.csv",
@@ -218,6 +227,17 @@ TEST(MsvdReader, FindsVideosRecursivelyAndFrameFolders) {
   EXPECT_TRUE(check_videos_exist(m).empty());
 }
 
+TEST(MsvdReader, AviWinsOverAConvertedMp4OfTheSameName) {
+  auto videos = temp_dir("msvd_avi_mp4");
+  touch(videos / "YouTubeClips" / "00jrXRMlZOY_0_10.avi");
+  touch(videos / "mp4" / "00jrXRMlZOY_0_10.mp4");
+  touch(videos / "mp4" / "02Z-kuB3IaM_2_13.mp4");  // only an .mp4: still found
+  const Manifest m = read_dataset(spec("msvd", "test", msvd_dir(), videos));
+  EXPECT_EQ(m.videos[0].path, videos / "YouTubeClips" / "00jrXRMlZOY_0_10.avi")
+      << "the official release's .avi should win over a converted .mp4";
+  EXPECT_EQ(m.videos[1].path, videos / "mp4" / "02Z-kuB3IaM_2_13.mp4");
+}
+
 TEST(MsvdReader, EachPickleProtocolGivesTheSameManifest) {
   for (int proto : {2, 3, 4}) {
     const auto dir = msvd_dir(proto);
@@ -287,6 +307,15 @@ TEST(LsmdcReader, ClipsAreFoundInMovieFolders) {
   EXPECT_EQ(m.videos[0].path,
             videos / "0001_American_Beauty" / "0001_American_Beauty_00.00.51.926-00.00.54.129.avi");
   EXPECT_EQ(check_videos_exist(m), (std::vector<int64_t>{1}));
+}
+
+TEST(LsmdcReader, AviWinsOverAConvertedMp4OfTheSameName) {
+  auto videos = temp_dir("lsmdc_avi_mp4");
+  const std::string clip = "0001_American_Beauty_00.00.51.926-00.00.54.129";
+  touch(videos / "0001_American_Beauty" / (clip + ".mp4"));
+  touch(videos / "0001_American_Beauty" / (clip + ".avi"));
+  const Manifest m = read_dataset(spec("lsmdc", "train", annotations("lsmdc"), videos));
+  EXPECT_EQ(m.videos[0].path, videos / "0001_American_Beauty" / (clip + ".avi"));
 }
 
 TEST(LsmdcReader, WrongFieldCountNamesTheLine) {
