@@ -508,8 +508,12 @@ Manifest read_didemo(const DatasetSpec& spec) {
     b.caption(static_cast<int64_t>(v), join_paragraph(texts[v]));
   }
   Manifest& m = b.manifest();
+  // Ids carry the Flickr file's extension ("<name>.mov"): the file as named, then the id with a
+  // video extension added ("<name>.mov.mp4", as download_videos_AWS.py and other download
+  // scripts save it), then the id's stem with any video extension ("<name>.mp4").
   locate_videos(m, spec.videos, /*recursive=*/true, video_extensions(), [](const std::string& id) {
     return std::vector<VideoKey>{{VideoKey::Kind::kName, id},
+                                 {VideoKey::Kind::kStem, id},
                                  {VideoKey::Kind::kStem, fs::path(id).stem().string()}};
   });
   require_found(m, spec);

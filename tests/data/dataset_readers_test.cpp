@@ -352,6 +352,38 @@ TEST(DidemoReader, ListFiltersMomentsAndFilesMatchByFullName) {
   EXPECT_EQ(m.videos[0].path, videos / "a" / "10015567@N08_3655084291_d8b58466fa.mp4");
 }
 
+TEST(DidemoReader, FindsTheIdWithAVideoExtensionAddedAndTheStem) {
+  const std::string mov = "12090392@N02_13482799053_87ef417396";  // id "<mov>.mov"
+  const std::string mp4 = "10015567@N08_3655084291_d8b58466fa";   // id "<mp4>.mp4"
+  // As download_videos_AWS.py saves them: "<id>.mp4".
+  auto aws = temp_dir("didemo_aws");
+  touch(aws / (mov + ".mov.mp4"));
+  touch(aws / (mp4 + ".mp4.mp4"));
+  const Manifest m = read_dataset(spec("didemo", "test", annotations("didemo"), aws));
+  ASSERT_EQ(ids(m), (Strings{mov + ".mov", mp4 + ".mp4"}));
+  EXPECT_EQ(m.videos[0].path, aws / (mov + ".mov.mp4"));
+  EXPECT_EQ(m.videos[1].path, aws / (mp4 + ".mp4.mp4"));
+  EXPECT_TRUE(check_videos_exist(m).empty());
+
+  // The file as named wins, then "<id>.<ext>", then "<stem>.<ext>".
+  auto mixed = temp_dir("didemo_mixed");
+  touch(mixed / (mov + ".mov"));
+  touch(mixed / (mov + ".mov.mp4"));
+  touch(mixed / (mov + ".mp4"));
+  touch(mixed / (mp4 + ".mp4.webm"));
+  touch(mixed / (mp4 + ".webm"));
+  const Manifest both = read_dataset(spec("didemo", "test", annotations("didemo"), mixed));
+  EXPECT_EQ(both.videos[0].path, mixed / (mov + ".mov"));
+  EXPECT_EQ(both.videos[1].path, mixed / (mp4 + ".mp4.webm"));
+
+  // Only the stem with another extension.
+  auto renamed = temp_dir("didemo_renamed");
+  touch(renamed / "sub" / (mov + ".mp4"));
+  const Manifest r = read_dataset(spec("didemo", "test", annotations("didemo"), renamed));
+  EXPECT_EQ(r.videos[0].path, renamed / "sub" / (mov + ".mp4"));
+  EXPECT_EQ(check_videos_exist(r), (std::vector<int64_t>{1}));
+}
+
 TEST(DidemoReader, WrongTypesAndMissingFieldsAreNamed) {
   auto dir = copy_fixture("didemo");
   write_text(dir / "test_data.json",

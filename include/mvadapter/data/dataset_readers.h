@@ -70,7 +70,8 @@ Manifest read_lsmdc(const DatasetSpec& spec);
 /// `<split>_list.txt`; one caption per video holding its descriptions (trimmed) joined with single
 /// spaces in file order; videos in order of first appearance in the JSON; window [0, 31] s (the
 /// annotated part, as CLIP4Clip). Listed videos without moments are left out, as in CLIP4Clip.
-/// Files are found anywhere under `videos` by full name (id includes the extension), then stem.
+/// Files are found anywhere under `videos` by full name (id includes the extension: "<name>.mov"),
+/// then as the id plus a video extension ("<name>.mov.mp4"), then by the id's stem ("<name>.mp4").
 Manifest read_didemo(const DatasetSpec& spec);
 
 /// ActivityNet Captions paragraph retrieval: train.json (train) or val_1.json (val, test), keyed
