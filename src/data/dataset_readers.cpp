@@ -730,6 +730,29 @@ std::vector<int64_t> check_videos_exist(const Manifest& manifest) {
   return missing;
 }
 
+int64_t drop_missing_videos(Manifest& manifest) {
+  const auto missing = check_videos_exist(manifest);
+  if (missing.empty()) return 0;
+  std::vector<int64_t> new_index(manifest.videos.size(), 0);
+  for (int64_t v : missing) new_index[static_cast<size_t>(v)] = -1;
+  std::vector<VideoEntry> videos;
+  videos.reserve(manifest.videos.size() - missing.size());
+  for (size_t v = 0; v < manifest.videos.size(); ++v) {
+    if (new_index[v] < 0) continue;
+    new_index[v] = static_cast<int64_t>(videos.size());
+    videos.push_back(std::move(manifest.videos[v]));
+  }
+  std::vector<CaptionEntry> captions;
+  for (auto& c : manifest.captions) {
+    const int64_t v = new_index[static_cast<size_t>(c.video)];
+    if (v < 0) continue;
+    captions.push_back({v, std::move(c.text)});
+  }
+  manifest.videos = std::move(videos);
+  manifest.captions = std::move(captions);
+  return static_cast<int64_t>(missing.size());
+}
+
 const std::vector<std::string>& dataset_formats() {
   static const std::vector<std::string> kFormats = {"msrvtt",      "msvd",    "lsmdc", "didemo",
                                                     "activitynet", "unified", "jsonl", "csv"};

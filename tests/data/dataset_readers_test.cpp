@@ -132,6 +132,28 @@ TEST(MsrvttReader, FindsMp4ThenWebmAndLeavesMissingToTheLoader) {
   EXPECT_ERROR_CONTAINS(read_dataset(strict), "video11");
 }
 
+TEST(DropMissingVideos, RemovesMissingVideosWithTheirCaptionsAndRenumbers) {
+  auto dir = temp_dir("drop_missing");
+  touch(dir / "a.mp4");
+  touch(dir / "c.mp4");
+  touch(dir / "frames_d" / "000001.jpg");
+  Manifest m;
+  for (const std::string id : {"a", "b", "c", "d", "e"}) {
+    VideoEntry v;
+    v.id = id;
+    v.path = id == "d" ? dir / "frames_d" : dir / (id + ".mp4");
+    v.frame_folder = id == "d";
+    m.videos.push_back(v);
+  }
+  m.captions = {{1, "b0"}, {0, "a0"}, {2, "c0"}, {1, "b1"}, {4, "e0"}, {3, "d0"}, {2, "c1"}};
+  EXPECT_EQ(drop_missing_videos(m), 2);  // b and e
+  EXPECT_EQ(ids(m), (Strings{"a", "c", "d"}));
+  EXPECT_EQ(texts(m), (Strings{"a0", "c0", "d0", "c1"}));
+  EXPECT_EQ(caption_videos(m), (std::vector<int64_t>{0, 1, 2, 1}));
+  EXPECT_EQ(drop_missing_videos(m), 0);  // nothing left to drop
+  EXPECT_EQ(m.captions.size(), 4u);
+}
+
 TEST(MsrvttReader, Mp4WinsOverAviOfTheSameName) {
   // The contrast to MSVD/LSMDC below: MSR-VTT ships .mp4, so .mp4 stays first.
   auto videos = temp_dir("msrvtt_avi");

@@ -99,4 +99,10 @@ Manifest read_caption_csv(const DatasetSpec& spec);
 /// Indices of the videos whose file (or frame folder, or any listed frame) does not exist.
 std::vector<int64_t> check_videos_exist(const Manifest& manifest);
 
+/// Removes the videos check_videos_exist reports and their captions, keeping the order of the
+/// rest (caption video indices renumbered); returns how many videos were removed. The one rule
+/// for a missing test video that `eval` and `encode` share: it has no embedding, so its captions
+/// would be queries without a right answer, and both leave them out.
+int64_t drop_missing_videos(Manifest& manifest);
+
 }  // namespace mva
