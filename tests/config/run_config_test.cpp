@@ -540,7 +540,10 @@ TEST(RunConfig, ShuffleSeedFixesTheDataOrderWhateverTheTrainSeed) {
   // 20 videos, 2 captions each; the files are never opened (only the order is asked for).
   Manifest m;
   for (int v = 0; v < 20; ++v) {
-    m.videos.push_back({"video" + std::to_string(v), "/nonexistent/v.mp4"});
+    VideoEntry video;
+    video.id = "video" + std::to_string(v);
+    video.path = "/nonexistent/v.mp4";
+    m.videos.push_back(video);
     for (int k = 0; k < 2; ++k) m.captions.push_back({v, "caption"});
   }
   const auto tokenize = [](const std::string&) { return std::vector<int64_t>{49406, 49407}; };
