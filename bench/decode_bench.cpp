@@ -16,6 +16,7 @@
 #include <torch/torch.h>
 
 #include "mvadapter/core/error.h"
+#include "mvadapter/data/video_index.h"
 #include "mvadapter/data/video_loader.h"
 
 namespace fs = std::filesystem;

@@ -41,7 +41,12 @@ void add_encode_command(CLI::App& app) {
     RunConfig cfg = load_cli_config(o->model, "encode");
     const bool train = o->split == "train";
     Manifest split = read_dataset(train ? train_dataset_spec(cfg) : test_dataset_spec(cfg));
-    if (o->videos) check_missing_videos(split, cfg.data.on_error);
+    // The rule eval applies: a missing video and its captions are left out of either index, so a
+    // captions index never holds queries whose video the videos index lacks.
+    check_missing_videos(split, cfg.data.on_error);
+    const auto captions_before = static_cast<int64_t>(split.captions.size());
+    const int64_t missing = drop_missing_videos(split);
+    const int64_t missing_captions = captions_before - static_cast<int64_t>(split.captions.size());
     CliModel m = build_cli_model(std::move(cfg), o->model);
 
     EmbeddingIndex index;
@@ -56,6 +61,7 @@ void add_encode_command(CLI::App& app) {
     index.info["dataset"] = m.cfg.data.dataset;
     index.info["split"] = train ? m.cfg.data.train_split : m.cfg.data.test_split;
     index.info["date"] = utc_now();
+    index.info["missing_videos"] = missing;
     if (!skipped.empty()) {
       nlohmann::json ids = nlohmann::json::array();
       for (int64_t i : skipped) ids.push_back(split.videos[static_cast<size_t>(i)].id);
@@ -63,6 +69,10 @@ void add_encode_command(CLI::App& app) {
     }
     save_index(o->out, index);
 
+    if (missing > 0) {
+      std::printf("left out %lld missing videos and their %lld captions\n",
+                  static_cast<long long>(missing), static_cast<long long>(missing_captions));
+    }
     for (int64_t i : skipped) {
       const auto& video = split.videos[static_cast<size_t>(i)];
       std::printf("skipped %s (%s): could not be decoded\n", video.id.c_str(),

@@ -68,6 +68,12 @@ void add_eval_command(CLI::App& app) {
                                      model->clip->config().vocab_size);
     Manifest test_set = read_dataset(test_dataset_spec(cfg));
     check_missing_videos(test_set, cfg.data.on_error);
+    // Left out up front by the rule `encode` shares; videos that exist but fail to decode are
+    // still skipped by the evaluator. results.json counts both.
+    const auto captions_before = static_cast<int64_t>(test_set.captions.size());
+    const int64_t missing = drop_missing_videos(test_set);
+    const int64_t missing_captions =
+        captions_before - static_cast<int64_t>(test_set.captions.size());
     Evaluator evaluator(std::move(test_set), eval_opts, tokenize, group.get());
     auto result = evaluator.evaluate(*model);
     if (!main) return;  // rank 0 reports
@@ -85,13 +91,17 @@ void add_eval_command(CLI::App& app) {
                           {"percent_of_clip", report.percent_of_clip()},
                           {"best", result.metrics.to_json()},
                           {"final", result.metrics.to_json()},
-                          {"eval_skipped_videos", result.skipped_videos},
+                          {"eval_skipped_videos", missing + result.skipped_videos},
                           {"wall_time_s", result.seconds}};
       write_text_atomically(std::filesystem::path(o->out) / "results.json", j.dump(2) + "\n");
     }
     if (o->json) {
       std::printf("%s\n", result.metrics.to_json().dump(2).c_str());
     } else {
+      if (missing > 0) {
+        std::printf("left out %lld missing videos and their %lld captions\n",
+                    static_cast<long long>(missing), static_cast<long long>(missing_captions));
+      }
       std::printf("%s\n", result.metrics.summary().c_str());
     }
   });

@@ -23,6 +23,7 @@
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
 #include "mvadapter/data/video_decoder.h"
+#include "mvadapter/data/video_index.h"
 #include "mvadapter/data/video_transform.h"
 
 namespace fs = std::filesystem;

@@ -115,6 +115,28 @@ Field int_field(std::string key, Get get, int64_t lo,
           [get](YAML::Emitter& out, RunConfig& c) { out << static_cast<long long>(get(c)); }};
 }
 
+/// An integer >= lo, or unset: an empty value or null (~) reads as unset, which is written as ~.
+template <typename Get>
+Field optional_int_field(std::string key, Get get, int64_t lo) {
+  return {key,
+          [get, lo](RunConfig& c, const YAML::Node& n, const Where& w) {
+            if (n.IsNull()) {
+              get(c).reset();
+              return;
+            }
+            const auto v = parse_int(n, w);
+            if (v < lo) fail(w, fmt::format("{} is out of range (expected >= {} or ~)", v, lo));
+            get(c) = v;
+          },
+          [get](YAML::Emitter& out, RunConfig& c) {
+            if (get(c)) {
+              out << static_cast<long long>(*get(c));
+            } else {
+              out << YAML::Null;
+            }
+          }};
+}
+
 /// A number in [lo, hi], or (lo, hi] when `lo_open`, or [lo, hi) when `hi_open`.
 template <typename Get>
 Field num_field(std::string key, Get get, double lo, bool lo_open = false,
@@ -421,6 +443,7 @@ const std::vector<Field>& fields() {
         int_field(KEY(data.workers), 1),
         int_field(KEY(data.prefetch), 0),
         enum_field(KEY(data.on_error), kOnErrorNames),
+        optional_int_field(KEY(data.shuffle_seed), 0),
 
         int_field(KEY(train.epochs), 0),
         int_field(KEY(train.batch_size), 1),
@@ -689,7 +712,7 @@ LoaderOptions loader_options(const RunConfig& c) {
   o.clip.decode.sample_fps = c.data.fps;
   o.max_words = c.data.words;
   o.threads = static_cast<int>(c.data.workers);
-  o.seed = static_cast<uint64_t>(c.train.seed);
+  o.seed = static_cast<uint64_t>(c.data.shuffle_seed.value_or(c.train.seed));
   o.on_error = c.data.on_error;
   return o;
 }

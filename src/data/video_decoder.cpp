@@ -319,13 +319,6 @@ std::vector<fs::path> list_frame_files(const fs::path& folder) {
   return files;
 }
 
-bool is_video_file(const fs::path& path) {
-  static const char* const kExts[] = {".mp4", ".avi",  ".webm", ".mkv", ".mov", ".m4v",
-                                      ".mpg", ".mpeg", ".flv",  ".wmv", ".3gp", ".ogv"};
-  const auto ext = ascii_lower(path.extension().string());
-  return std::any_of(std::begin(kExts), std::end(kExts), [&](const char* e) { return ext == e; });
-}
-
 VideoFrames read_video(const VideoEntry& video, const FrameSelector& select,
                        const DecodeOptions& opts) {
   if (!(opts.sample_fps > 0.0)) {

@@ -11,10 +11,19 @@
 namespace fs = std::filesystem;
 
 namespace mva {
-const std::vector<std::string>& VideoIndex::default_extensions() {
-  static const std::vector<std::string> kExtensions = {"mp4", "webm", "mkv",  "avi", "mov",
-                                                       "m4v", "mpg",  "mpeg", "flv", "3gp"};
+
+const std::vector<std::string>& video_extensions() {
+  static const std::vector<std::string> kExtensions = {"mp4", "webm", "mkv", "avi", "mov", "m4v",
+                                                       "mpg", "mpeg", "flv", "3gp", "wmv", "ogv"};
   return kExtensions;
+}
+
+bool is_video_file(const fs::path& path) {
+  const std::string ext = path.extension().string();
+  if (ext.empty()) return false;
+  const std::string want = ascii_lower(ext.substr(1));
+  const auto& exts = video_extensions();
+  return std::find(exts.begin(), exts.end(), want) != exts.end();
 }
 
 VideoIndex::VideoIndex(const fs::path& root, bool recursive,

@@ -190,8 +190,10 @@ std::pair<int64_t, int64_t> short_side_size(int64_t height, int64_t width, int64
   const bool tall = height > width;
   const int64_t s = tall ? width : height;
   const int64_t l = tall ? height : width;
+  // torchvision's Resize: int(size * long / short), Python's true division then truncation.
+  // size * l is an exact integer, so the double quotient is the one Python computes.
   const auto long_side =
-      static_cast<int64_t>(std::nearbyint(static_cast<double>(size) * l / static_cast<double>(s)));
+      static_cast<int64_t>(static_cast<double>(size * l) / static_cast<double>(s));
   return tall ? std::make_pair(long_side, size) : std::make_pair(size, long_side);
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -425,6 +426,7 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
                                "data.workers=3",
                                "data.prefetch=0",
                                "data.on_error=fail",
+                               "data.shuffle_seed=7",
                                "train.epochs=0",
                                "train.batch_size=12",
                                "train.lr=1.2345678901234567e-5",
@@ -493,6 +495,7 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
   EXPECT_EQ(b.train.optimizer, "bert_adam");
   EXPECT_EQ(b.train.max_grad_norm, 2.5);
   EXPECT_EQ(b.train.grad_accum, 4);
+  EXPECT_EQ(b.data.shuffle_seed, std::optional<int64_t>(7));
   EXPECT_EQ(b.train.precision, "bf16");
   EXPECT_EQ(b.train.device, "cuda:0");
   EXPECT_EQ(b.train.output_dir, fs::path("out/x"));
@@ -513,7 +516,52 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
     }
     EXPECT_TRUE(n.IsDefined() && !n.IsNull()) << key << " missing from\n" << text;
   }
-  EXPECT_EQ(run_config_keys().size(), 83u);
+  EXPECT_EQ(run_config_keys().size(), 84u);
+}
+
+TEST(RunConfig, ShuffleSeedIsOptionalAndRoundTripsUnset) {
+  auto c = parse_run_config("train: {seed: 3}\n", "unset.yaml");
+  EXPECT_FALSE(c.data.shuffle_seed.has_value());
+  const auto text = to_yaml(c);
+  EXPECT_NE(text.find("shuffle_seed: ~"), std::string::npos) << text;
+  auto back = parse_run_config(text, "resolved.yaml");
+  EXPECT_FALSE(back.data.shuffle_seed.has_value());
+  EXPECT_EQ(to_yaml(back), text);
+  // --set can unset what a file sets.
+  EXPECT_FALSE(parse_run_config("data: {shuffle_seed: 4}\n", "x.yaml", {"data.shuffle_seed=~"})
+                   .data.shuffle_seed.has_value());
+  EXPECT_EQ(parse_run_config("data: {shuffle_seed: 0}\n", "x.yaml").data.shuffle_seed,
+            std::optional<int64_t>(0));
+  EXPECT_ERROR_CONTAINS(parse_run_config("data: {shuffle_seed: -1}\n", "x.yaml"),
+                        "data.shuffle_seed: -1 is out of range (expected >= 0 or ~)");
+}
+
+TEST(RunConfig, ShuffleSeedFixesTheDataOrderWhateverTheTrainSeed) {
+  // 20 videos, 2 captions each; the files are never opened (only the order is asked for).
+  Manifest m;
+  for (int v = 0; v < 20; ++v) {
+    VideoEntry video;
+    video.id = "video" + std::to_string(v);
+    video.path = "/nonexistent/v.mp4";
+    m.videos.push_back(video);
+    for (int k = 0; k < 2; ++k) m.captions.push_back({v, "caption"});
+  }
+  const auto tokenize = [](const std::string&) { return std::vector<int64_t>{49406, 49407}; };
+  auto order = [&](const std::vector<std::string>& overrides, int64_t epoch) {
+    auto c = parse_run_config("train: {batch_size: 4}\n", "order.yaml", overrides);
+    return VideoLoader(m, train_loader_options(c), tokenize).epoch_order(epoch);
+  };
+  for (int64_t epoch : {0, 1}) {
+    SCOPED_TRACE(epoch);
+    const auto a = order({"train.seed=1", "data.shuffle_seed=0"}, epoch);
+    EXPECT_EQ(order({"train.seed=2", "data.shuffle_seed=0"}, epoch), a)
+        << "the same data.shuffle_seed should give the same order whatever train.seed";
+    EXPECT_NE(order({"train.seed=1", "data.shuffle_seed=5"}, epoch), a)
+        << "another data.shuffle_seed should give another order";
+    // Unset: train.seed drives the order, as before the key existed.
+    EXPECT_EQ(order({"train.seed=0"}, epoch), a);
+    EXPECT_NE(order({"train.seed=1"}, epoch), order({"train.seed=2"}, epoch));
+  }
 }
 
 TEST(RunConfig, ParseFromTextUsesTheSourceName) {

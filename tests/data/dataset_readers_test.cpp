@@ -132,6 +132,37 @@ TEST(MsrvttReader, FindsMp4ThenWebmAndLeavesMissingToTheLoader) {
   EXPECT_ERROR_CONTAINS(read_dataset(strict), "video11");
 }
 
+TEST(DropMissingVideos, RemovesMissingVideosWithTheirCaptionsAndRenumbers) {
+  auto dir = temp_dir("drop_missing");
+  touch(dir / "a.mp4");
+  touch(dir / "c.mp4");
+  touch(dir / "frames_d" / "000001.jpg");
+  Manifest m;
+  for (const std::string id : {"a", "b", "c", "d", "e"}) {
+    VideoEntry v;
+    v.id = id;
+    v.path = id == "d" ? dir / "frames_d" : dir / (id + ".mp4");
+    v.frame_folder = id == "d";
+    m.videos.push_back(v);
+  }
+  m.captions = {{1, "b0"}, {0, "a0"}, {2, "c0"}, {1, "b1"}, {4, "e0"}, {3, "d0"}, {2, "c1"}};
+  EXPECT_EQ(drop_missing_videos(m), 2);  // b and e
+  EXPECT_EQ(ids(m), (Strings{"a", "c", "d"}));
+  EXPECT_EQ(texts(m), (Strings{"a0", "c0", "d0", "c1"}));
+  EXPECT_EQ(caption_videos(m), (std::vector<int64_t>{0, 1, 2, 1}));
+  EXPECT_EQ(drop_missing_videos(m), 0);  // nothing left to drop
+  EXPECT_EQ(m.captions.size(), 4u);
+}
+
+TEST(MsrvttReader, Mp4WinsOverAviOfTheSameName) {
+  // The contrast to MSVD/LSMDC below: MSR-VTT ships .mp4, so .mp4 stays first.
+  auto videos = temp_dir("msrvtt_avi");
+  touch(videos / "video8.avi");
+  touch(videos / "video8.mp4");
+  const Manifest m = read_dataset(spec("msrvtt", "test", annotations("msrvtt"), videos));
+  EXPECT_EQ(m.videos[0].path, videos / "video8.mp4");
+}
+
 TEST(MsrvttReader, CsvWithQuotedCommasAndEscapedQuotes) {
   auto dir = temp_dir("msrvtt_quoted");
   write_text(dir / "MSRVTT_JSFUSION_test.csv",
@@ -218,6 +249,17 @@ TEST(MsvdReader, FindsVideosRecursivelyAndFrameFolders) {
   EXPECT_TRUE(check_videos_exist(m).empty());
 }
 
+TEST(MsvdReader, AviWinsOverAConvertedMp4OfTheSameName) {
+  auto videos = temp_dir("msvd_avi_mp4");
+  touch(videos / "YouTubeClips" / "00jrXRMlZOY_0_10.avi");
+  touch(videos / "mp4" / "00jrXRMlZOY_0_10.mp4");
+  touch(videos / "mp4" / "02Z-kuB3IaM_2_13.mp4");  // only an .mp4: still found
+  const Manifest m = read_dataset(spec("msvd", "test", msvd_dir(), videos));
+  EXPECT_EQ(m.videos[0].path, videos / "YouTubeClips" / "00jrXRMlZOY_0_10.avi")
+      << "the official release's .avi should win over a converted .mp4";
+  EXPECT_EQ(m.videos[1].path, videos / "mp4" / "02Z-kuB3IaM_2_13.mp4");
+}
+
 TEST(MsvdReader, EachPickleProtocolGivesTheSameManifest) {
   for (int proto : {2, 3, 4}) {
     const auto dir = msvd_dir(proto);
@@ -289,6 +331,15 @@ TEST(LsmdcReader, ClipsAreFoundInMovieFolders) {
   EXPECT_EQ(check_videos_exist(m), (std::vector<int64_t>{1}));
 }
 
+TEST(LsmdcReader, AviWinsOverAConvertedMp4OfTheSameName) {
+  auto videos = temp_dir("lsmdc_avi_mp4");
+  const std::string clip = "0001_American_Beauty_00.00.51.926-00.00.54.129";
+  touch(videos / "0001_American_Beauty" / (clip + ".mp4"));
+  touch(videos / "0001_American_Beauty" / (clip + ".avi"));
+  const Manifest m = read_dataset(spec("lsmdc", "train", annotations("lsmdc"), videos));
+  EXPECT_EQ(m.videos[0].path, videos / "0001_American_Beauty" / (clip + ".avi"));
+}
+
 TEST(LsmdcReader, WrongFieldCountNamesTheLine) {
   auto dir = temp_dir("lsmdc_bad");
   write_text(dir / "LSMDC16_annos_val.csv",
@@ -321,6 +372,38 @@ TEST(DidemoReader, ListFiltersMomentsAndFilesMatchByFullName) {
   const Manifest m = read_dataset(spec("didemo", "test", dir, videos));
   EXPECT_EQ(ids(m), (Strings{"10015567@N08_3655084291_d8b58466fa.mp4"}));
   EXPECT_EQ(m.videos[0].path, videos / "a" / "10015567@N08_3655084291_d8b58466fa.mp4");
+}
+
+TEST(DidemoReader, FindsTheIdWithAVideoExtensionAddedAndTheStem) {
+  const std::string mov = "12090392@N02_13482799053_87ef417396";  // id "<mov>.mov"
+  const std::string mp4 = "10015567@N08_3655084291_d8b58466fa";   // id "<mp4>.mp4"
+  // As download_videos_AWS.py saves them: "<id>.mp4".
+  auto aws = temp_dir("didemo_aws");
+  touch(aws / (mov + ".mov.mp4"));
+  touch(aws / (mp4 + ".mp4.mp4"));
+  const Manifest m = read_dataset(spec("didemo", "test", annotations("didemo"), aws));
+  ASSERT_EQ(ids(m), (Strings{mov + ".mov", mp4 + ".mp4"}));
+  EXPECT_EQ(m.videos[0].path, aws / (mov + ".mov.mp4"));
+  EXPECT_EQ(m.videos[1].path, aws / (mp4 + ".mp4.mp4"));
+  EXPECT_TRUE(check_videos_exist(m).empty());
+
+  // The file as named wins, then "<id>.<ext>", then "<stem>.<ext>".
+  auto mixed = temp_dir("didemo_mixed");
+  touch(mixed / (mov + ".mov"));
+  touch(mixed / (mov + ".mov.mp4"));
+  touch(mixed / (mov + ".mp4"));
+  touch(mixed / (mp4 + ".mp4.webm"));
+  touch(mixed / (mp4 + ".webm"));
+  const Manifest both = read_dataset(spec("didemo", "test", annotations("didemo"), mixed));
+  EXPECT_EQ(both.videos[0].path, mixed / (mov + ".mov"));
+  EXPECT_EQ(both.videos[1].path, mixed / (mp4 + ".mp4.webm"));
+
+  // Only the stem with another extension.
+  auto renamed = temp_dir("didemo_renamed");
+  touch(renamed / "sub" / (mov + ".mp4"));
+  const Manifest r = read_dataset(spec("didemo", "test", annotations("didemo"), renamed));
+  EXPECT_EQ(r.videos[0].path, renamed / "sub" / (mov + ".mp4"));
+  EXPECT_EQ(check_videos_exist(r), (std::vector<int64_t>{1}));
 }
 
 TEST(DidemoReader, WrongTypesAndMissingFieldsAreNamed) {

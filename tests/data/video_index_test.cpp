@@ -1,5 +1,6 @@
 #include "mvadapter/data/video_index.h"
 
+#include <cctype>
 #include <fstream>
 
 #include "test_support.h"
@@ -38,6 +39,32 @@ TEST(VideoIndex, PrefersEarlierExtensionsAndIgnoresOtherFiles) {
   EXPECT_EQ(*deep.find_name("video7.webm"), root / "video7.webm");
 }
 
+TEST(VideoIndex, IndexesExactlyTheFilesIsVideoFileAccepts) {
+  // One list serves the index and `mvadapter preprocess` (is_video_file): a file one of them
+  // takes as a video the other takes too, including the rarer containers.
+  auto root = temp_dir("vindex_exts");
+  size_t k = 0;
+  for (const auto& ext : video_extensions()) {
+    const fs::path p = root / ("clip" + std::to_string(k++) + "." + ext);
+    touch(p);
+    EXPECT_TRUE(is_video_file(p)) << p;
+    std::string upper = ext;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_TRUE(is_video_file(root / ("UPPER." + upper))) << ext;
+  }
+  touch(root / "clip_wmv.wmv");
+  touch(root / "clip_ogv.ogv");
+  touch(root / "notes.txt");
+  touch(root / "no_extension");
+  const VideoIndex index(root, /*recursive=*/false);
+  EXPECT_EQ(index.size(), video_extensions().size() + 2);
+  EXPECT_NE(index.find_stem("clip_wmv"), nullptr);
+  EXPECT_NE(index.find_stem("clip_ogv"), nullptr);
+  EXPECT_FALSE(is_video_file(root / "notes.txt"));
+  EXPECT_FALSE(is_video_file(root / "no_extension"));
+  EXPECT_FALSE(is_video_file(root / "frames.jpg"));
+}
+
 TEST(VideoIndex, StemKeepsDotsBeforeTheExtension) {
   auto root = temp_dir("vindex");
   touch(root / "0001_American_Beauty" / "0001_American_Beauty_00.00.51.926-00.00.54.129.avi");
@@ -49,7 +76,7 @@ TEST(VideoIndex, FrameFoldersAreRecordedAndNotDescended) {
   auto root = temp_dir("vindex");
   touch(root / "frames" / "clipA" / "000001.jpg");
   touch(root / "frames" / "clipA" / "inner.mp4");  // inside a frame folder: not indexed
-  const VideoIndex index(root, /*recursive=*/true, VideoIndex::default_extensions(), {"clipA"});
+  const VideoIndex index(root, /*recursive=*/true, video_extensions(), {"clipA"});
   ASSERT_NE(index.find_frame_folder("clipA"), nullptr);
   EXPECT_EQ(*index.find_frame_folder("clipA"), root / "frames" / "clipA");
   EXPECT_EQ(index.find_stem("inner"), nullptr);

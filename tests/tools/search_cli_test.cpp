@@ -190,6 +190,55 @@ TEST(SearchCli, VideoQueryRanksCaptionsAsTheEmbeddingsSay) {
   }
 }
 
+TEST(EncodeCli, LeavesOutMissingVideosAndTheirCaptionsAsEvalDoes) {
+  MVA_REQUIRE_VIDEO();
+  auto s = make_setup("encode_cli_missing");
+  // Two real clips with a missing one between them (so the captions after it are renumbered).
+  const std::vector<std::string> ids = {s.videos[0], "gone/missing_clip.mp4", s.videos[1]};
+  {
+    std::ofstream test(s.dir / "test.jsonl");
+    for (size_t i = 0; i < ids.size(); ++i) {
+      std::vector<std::string> caps = {fmt::format("clip {} first", i),
+                                       fmt::format("clip {} second", i)};
+      if (i == 1) caps.push_back("clip 1 third");
+      test << nlohmann::json({{"video", ids[i]}, {"captions", caps}}).dump() << "\n";
+    }
+  }
+  const std::string base = " " + s.config.string() + " --zero-shot";
+  const fs::path videos = s.dir / "videos.safetensors", captions = s.dir / "captions.safetensors";
+  const std::string left_out = "left out 1 missing videos and their 3 captions";
+
+  auto printed = run_ok(" encode" + base + " --captions --out " + captions.string());
+  EXPECT_NE(printed.find(left_out), std::string::npos) << printed;
+  EXPECT_NE(printed.find("encoded 4 captions"), std::string::npos) << printed;
+  auto c = load_index(captions);
+  EXPECT_EQ(c.ids,
+            (std::vector<std::string>{ids[0] + "#0", ids[0] + "#1", ids[2] + "#0", ids[2] + "#1"}))
+      << "the captions of the missing video should be left out, as eval leaves them out";
+  EXPECT_EQ(c.texts[2], "clip 2 first");
+  EXPECT_EQ(c.info["missing_videos"], 1);
+
+  printed = run_ok(" encode" + base + " --videos --out " + videos.string());
+  EXPECT_NE(printed.find(left_out), std::string::npos) << printed;
+  EXPECT_EQ(load_index(videos).ids, (std::vector<std::string>{ids[0], ids[2]}));
+
+  // eval: the same rule, counted in results.json.
+  printed = run_ok(" eval" + base + " --quiet --out " + (s.dir / "eval").string());
+  EXPECT_NE(printed.find(left_out), std::string::npos) << printed;
+  std::ifstream results(s.dir / "eval" / "results.json");
+  EXPECT_EQ(nlohmann::json::parse(results)["eval_skipped_videos"], 1);
+
+  // data.on_error=fail refuses, for captions as for videos.
+  std::string out;
+  EXPECT_EQ(test::run_command(cli() + " encode" + base +
+                                  " --set data.on_error=fail --captions --out " + captions.string(),
+                              &out),
+            1)
+      << out;
+  EXPECT_NE(out.find("1 of 3 videos are missing"), std::string::npos) << out;
+  fs::remove_all(s.dir);
+}
+
 TEST(SearchCli, BadInputIsOneErrorLine) {
   MVA_REQUIRE_VIDEO();
   auto s = make_setup("search_cli_bad");

@@ -2,6 +2,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,10 @@ struct DataSection {
   int64_t workers = 2;   ///< decoder threads
   int64_t prefetch = 4;  ///< batches decoded ahead of the model, at most
   OnError on_error = OnError::kSkip;
+  /// Seed of the training data order (the shuffle, and the caption drawn per video with
+  /// one_per_video). Unset: train.seed, which then drives initialisation and order together. Set
+  /// it to keep one order across seeds, as the official sampler always shuffles with seed 0.
+  std::optional<int64_t> shuffle_seed;
 };
 
 /// `train.*`: optimisation. schedule/optimizer/precision are names the train layer parses.
@@ -157,8 +162,9 @@ DatasetSpec train_dataset_spec(const RunConfig& cfg);
 DatasetSpec test_dataset_spec(const RunConfig& cfg);
 
 /// Loader settings for training: caption pairs (or one caption per video, by
-/// data.caption_sampling), shuffled with train.seed; this rank's micro-batches of
-/// train.batch_size / (world_size x grad_accum) samples. Throws Error when that does not divide.
+/// data.caption_sampling), shuffled with data.shuffle_seed (unset: train.seed); this rank's
+/// micro-batches of train.batch_size / (world_size x grad_accum) samples. Throws Error when that
+/// does not divide.
 LoaderOptions train_loader_options(const RunConfig& cfg, int rank = 0, int world_size = 1);
 /// Loader settings for evaluation: every video once in order, eval.batch_size per batch.
 LoaderOptions eval_loader_options(const RunConfig& cfg);

@@ -49,26 +49,29 @@ Manifest read_dataset(const DatasetSpec& spec);
 /// MSR-VTT. train: videos of `msrvtt_train_csv` (header `video_id`) in CSV order, captions of
 /// MSRVTT_data.json `sentences` for them in file order (a train video without captions is an
 /// error). test/val: MSRVTT_JSFUSION_test.csv (header key,vid_key,video_id,sentence; RFC 4180
-/// quoting), one caption per row. Videos are `<videos>/<video_id>.mp4` (then .webm, ...), the whole
+/// quoting), one caption per row. Videos are `<videos>/<video_id>.mp4` (then video_extensions()
+/// order: .webm, ...), the whole
 /// file: the JSON's "start time"/"end time" locate the clip in its YouTube source, not in the file.
 Manifest read_msrvtt(const DatasetSpec& spec);
 
 /// MSVD: videos of `<split>_list.txt` in list order, every caption of raw-captions.pkl for each
 /// (a caption is its words joined with single spaces, as CLIP4Clip does). A listed id absent from
-/// the pickle is an error. Videos are found anywhere under `videos` by file stem (.avi first).
+/// the pickle is an error. Videos are found anywhere under `videos` by file stem (.avi first: the
+/// official release's format, so it wins over a converted copy with the same name).
 Manifest read_msvd(const DatasetSpec& spec);
 
 /// LSMDC: LSMDC16_annos_training.csv / LSMDC16_annos_val.csv /
 /// LSMDC16_challenge_1000_publictect.csv, tab-separated without header, 6 fields (clip_id, four
 /// times, sentence). One caption per line, videos = distinct clip ids in first-seen order, found
-/// anywhere under `videos` by file stem (.avi first).
+/// anywhere under `videos` by file stem (.avi first, as MSVD).
 Manifest read_lsmdc(const DatasetSpec& spec);
 
 /// DiDeMo paragraph retrieval: `<split>_data.json` moments whose `video` is listed in
 /// `<split>_list.txt`; one caption per video holding its descriptions (trimmed) joined with single
 /// spaces in file order; videos in order of first appearance in the JSON; window [0, 31] s (the
 /// annotated part, as CLIP4Clip). Listed videos without moments are left out, as in CLIP4Clip.
-/// Files are found anywhere under `videos` by full name (id includes the extension), then stem.
+/// Files are found anywhere under `videos` by full name (id includes the extension: "<name>.mov"),
+/// then as the id plus a video extension ("<name>.mov.mp4"), then by the id's stem ("<name>.mp4").
 Manifest read_didemo(const DatasetSpec& spec);
 
 /// ActivityNet Captions paragraph retrieval: train.json (train) or val_1.json (val, test), keyed
@@ -95,5 +98,11 @@ Manifest read_caption_csv(const DatasetSpec& spec);
 
 /// Indices of the videos whose file (or frame folder, or any listed frame) does not exist.
 std::vector<int64_t> check_videos_exist(const Manifest& manifest);
+
+/// Removes the videos check_videos_exist reports and their captions, keeping the order of the
+/// rest (caption video indices renumbered); returns how many videos were removed. The one rule
+/// for a missing test video that `eval` and `encode` share: it has no embedding, so its captions
+/// would be queries without a right answer, and both leave them out.
+int64_t drop_missing_videos(Manifest& manifest);
 
 }  // namespace mva

@@ -78,7 +78,4 @@ VideoFrames for_each_sampled_frame(const VideoEntry& video, const SampledFrameFn
 /// when the folder is missing or holds no *.jpg/*.jpeg/*.png.
 std::vector<std::filesystem::path> list_frame_files(const std::filesystem::path& folder);
 
-/// True for the file extensions `mvadapter preprocess` treats as videos (.mp4, .avi, .webm, ...).
-bool is_video_file(const std::filesystem::path& path);
-
 }  // namespace mva

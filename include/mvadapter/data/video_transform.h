@@ -32,8 +32,8 @@ inline constexpr std::array<float, 3> kClipMean = {0.48145466f, 0.4578275f, 0.40
 inline constexpr std::array<float, 3> kClipStd = {0.26862954f, 0.26130258f, 0.27577711f};
 
 /// {height, width} after resizing the short side of an h x w image to `size`. The long side is
-/// round(size * long / short) (ties to even): the reference crops match this and not the
-/// truncating int() of torchvision's Resize (320x240 -> 299x224, not 298x224).
+/// int(size * long / short), truncated, as torchvision's Resize computes it (320x240 -> 298x224,
+/// not 299x224).
 std::pair<int64_t, int64_t> short_side_size(int64_t height, int64_t width, int64_t size);
 
 /// Resizes an RGB uint8 image [H, W, 3] so its short side is `size`; returns [H', W', 3] uint8.
