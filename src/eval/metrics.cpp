@@ -408,13 +408,13 @@ nlohmann::json RetrievalMetrics::to_json() const {
 }
 
 std::string RetrievalMetrics::summary() const {
-  return fmt::format("{} | {} | {} captions, {} videos, {} ranks, ties to ground truth, {}",
+  return fmt::format("{} | {} | {} captions, {} videos, {}, ties to ground truth, {}",
                      direction_line("T2V", t2v), direction_line("V2T", v2t), num_captions,
                      num_videos, describe(convention), dsl_text(*this));
 }
 
 std::string RetrievalMetrics::table() const {
-  std::string out = fmt::format("{} ranks | {} captions, {} videos | ties to ground truth | {}\n",
+  std::string out = fmt::format("{} | {} captions, {} videos | ties to ground truth | {}\n",
                                 describe(convention), num_captions, num_videos, dsl_text(*this));
   out += fmt::format("{:<4}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}\n", "", "R@1", "R@5", "R@10", "RSum",
                      "MdR", "MnR");
