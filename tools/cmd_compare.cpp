@@ -54,8 +54,11 @@ void add_compare_command(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   cmd->add_option("runs", o->runs, "run directories (or results.json files)")->required();
   cmd->add_option("--out", o->out, "also write the table to this Markdown file");
-  cmd->add_option("--metrics", o->metrics, "final (last evaluation) or best (best epoch)")
-      ->check(CLI::IsMember({"final", "best"}))
+  cmd->add_option("--metrics", o->metrics,
+                  "final (last evaluation) or best (selected epoch), under eval.convention; "
+                  "final_official or best_official: the same under the official code's "
+                  "convention (0-based MdR/MnR)")
+      ->check(CLI::IsMember({"final", "best", "final_official", "best_official"}))
       ->capture_default_str();
   cmd->callback([o] {
     std::string table =

@@ -187,7 +187,10 @@ void run_training(const TrainInvocation& inv) {
       std::printf("CLIP weights: %s\n", inv.clip_out.c_str());
     }
   }
-  if (summary.final_eval) std::printf("%s\n", summary.final_eval->metrics.summary().c_str());
+  if (summary.final_eval) {
+    std::printf("final evaluation (epoch %lld):\n%s", static_cast<long long>(summary.final_epoch),
+                summary.final_eval->tables().c_str());
+  }
   std::printf("run directory: %s (results.json, report.html, checkpoints/best.safetensors)\n",
               run_dir.string().c_str());
 }

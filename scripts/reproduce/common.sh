@@ -1,7 +1,8 @@
 # Shared part of scripts/reproduce/<dataset>.sh; sourced by them, not run on its own.
 #
 # It checks the inputs, builds mvadapter when the binary is missing, trains one config on one
-# benchmark and prints our T2V/V2T R@1/5/10, MdR and MnR beside the paper's numbers.
+# benchmark and prints our T2V/V2T R@1/5/10, MdR and MnR under both conventions (standard and
+# official), the best epoch of each criterion and the paper's numbers.
 #
 # Environment (the dataset scripts document the same):
 #   DATA_ROOT     required: the folder holding <dataset>/annotations and <dataset>/videos
@@ -140,12 +141,18 @@ print("{:<36} {:^34}   | {:^34}".format("", "text -> video", "video -> text"))
 head = " ".join("{:>6}".format(h) for h in ("R@1", "R@5", "R@10", "MdR", "MnR"))
 print("{:<36} {}   | {}".format("", head, head))
 rows = []
-done = r.get("epochs_done", r.get("epochs"))
-if isinstance(r.get("final"), dict):
-    rows.append(("ours, final" + (" (epoch {})".format(done) if done is not None else ""),
-                 cells(r["final"])))
-if isinstance(r.get("best"), dict) and r.get("best_epoch"):
-    rows.append(("ours, best (epoch {})".format(r["best_epoch"]), cells(r["best"])))
+# final_epoch: results.json of older runs lack it; their final evaluation followed epochs_done.
+done = r.get("final_epoch", r.get("epochs_done", r.get("epochs")))
+# Each result under eval.convention ("final", "best") and the official code's ("..._official").
+for key, when in (("final", done), ("best", r.get("best_epoch"))):
+    if key == "best" and not when:
+        continue
+    for suffix in ("", "_official"):
+        m = r.get(key + suffix)
+        if isinstance(m, dict):
+            rows.append(("ours, {}{}, {}".format(
+                key, " (epoch {})".format(when) if when is not None else "",
+                m.get("convention", "?")), cells(m)))
 for name, vals in rows:
     print(line(name, vals))
 paper_name = {"mv_adapter": "MV-Adapter", "full_finetune": "full fine-tuning",
@@ -159,18 +166,28 @@ if rows and comparable:
     diff = [None if a is None or b is None else a - b for a, b in zip(ours, paper)]
     print(line("ours final - paper", diff, sign=True))
 print()
+by = r.get("best_by_metric")
+if isinstance(by, dict) and by:
+    names = (("t2v_r1", "T2V R@1"), ("v2t_r1", "V2T R@1"), ("t2v_sum", "T2V sum"),
+             ("v2t_sum", "V2T sum"), ("sum", "sum"))
+    parts = ["{} {} (epoch {})".format(label, fmt(num((by.get(k) or {}).get("value"))),
+                                       (by.get(k) or {}).get("epoch", "-"))
+             for k, label in names if k in by]
+    print("Best epoch by criterion (the official runner's log_best): " + ", ".join(parts) + ".")
+    print()
 if not comparable:
     if arch != "ViT-B/16":
         print("The paper reports CLIP ViT-B/16 only: its row is for orientation, not a target.")
     else:
         print("The paper has no row for '{}': MV-Adapter's is shown for orientation.".format(method))
 final = r.get("final") or r.get("best") or {}
-conv = final.get("convention", "?")
 dsl = "on (T = {})".format(final.get("dsl_temperature")) if final.get("dsl") else "off"
-print("Conventions: ranks '{}' (standard: MdR/MnR 1-based as CLIP4Clip); dual softmax {}.".format(
-    conv, dsl))
-print("The paper reports the mean of seeds 0, 42 and 123 and no MdR/MnR. 'best' is chosen on the"
-      " test split, as the official code does; the difference row uses the final epoch.")
+print("Conventions: 'standard' = CLIP4Clip's (MdR/MnR 1-based), 'official' = MV-Adapter's get_rank"
+      " (0-based); both rank the videos for V2T (each by its best caption), so their R@K agree;"
+      " 'caption_ranking' ranks every caption. Dual softmax {}.".format(dsl))
+print("The paper reports the mean of seeds 0, 42 and 123 and no MdR/MnR. 'best' is the epoch with"
+      " the highest T2V R@1, chosen on the test split as the official code does; the difference"
+      " row uses the final epoch.")
 tp, pct = r.get("trainable_params"), num(r.get("percent_of_clip"))
 if tp is not None and pct is not None:
     paper_pct = ""

@@ -472,7 +472,8 @@ const std::vector<Field>& fields() {
         bool_field(KEY(train.activation_checkpointing)),
 
         int_field(KEY(eval.batch_size), 1),
-        enum_field(KEY(eval.convention), named({RankConvention::kStandard, RankConvention::kOfficial})),
+        enum_field(KEY(eval.convention), named({RankConvention::kStandard, RankConvention::kOfficial,
+                                                RankConvention::kCaptionRanking})),
         bool_field(KEY(eval.dsl)),
         int_field(KEY(eval.chunk), 1),
         bool_field(KEY(eval.every_epoch)),

@@ -10,6 +10,15 @@
 
 namespace mva {
 
+nlohmann::json EvalResult::labelled(const std::string& key) const {
+  return {{key, metrics.to_json()}, {key + "_official", official.to_json()}};
+}
+
+std::string EvalResult::tables() const {
+  if (metrics.convention == official.convention) return metrics.table();
+  return metrics.table() + "\n" + official.table();
+}
+
 torch::Tensor encode_captions(RetrievalModelImpl& model, const std::vector<std::string>& captions,
                               const TokenizeFn& tokenize, int64_t batch_size, Precision precision) {
   if (batch_size <= 0) throw Error("encode_captions: batch_size must be > 0");
@@ -197,7 +206,11 @@ EvalResult Evaluator::evaluate(RetrievalModelImpl& model) {
   EncodedSplit enc = encode(model);
   auto sim = similarity_matrix(enc.text_emb, enc.video_emb, options_.metrics.chunk_size);
   EvalResult r;
-  r.metrics = compute_retrieval_metrics(sim, enc.caption_video, options_.metrics);
+  const auto both = compute_retrieval_metrics_each(
+      sim, enc.caption_video, {options_.metrics.convention, RankConvention::kOfficial},
+      options_.metrics);
+  r.metrics = both[0];
+  r.official = both[1];
   r.skipped_videos = static_cast<int64_t>(enc.skipped_videos.size());
   if (r.skipped_videos > 0) {
     spdlog::warn(

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
+#include <optional>
+#include <utility>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -13,6 +16,22 @@ namespace mva {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// The one name table of RankConvention: to_string, parse_rank_convention and its error message.
+constexpr std::pair<RankConvention, const char*> kConventionNames[] = {
+    {RankConvention::kStandard, "standard"},
+    {RankConvention::kOfficial, "official"},
+    {RankConvention::kCaptionRanking, "caption_ranking"},
+};
+
+// The two facts a convention fixes: which V2T candidates are counted, and the rank base of
+// MdR/MnR. Every branch on the convention asks one of these.
+bool v2t_ranks_captions(RankConvention convention) {
+  return convention == RankConvention::kCaptionRanking;
+}
+bool zero_based(RankConvention convention) {
+  return convention == RankConvention::kOfficial;
+}
 
 void check_chunk_size(int64_t chunk_size, const char* field) {
   if (chunk_size <= 0) {
@@ -136,6 +155,10 @@ nlohmann::json direction_json(const DirectionMetrics& m) {
           {"num_queries", m.num_queries}};
 }
 
+std::string dsl_text(const RetrievalMetrics& m) {
+  return m.dsl ? fmt::format("DSL on (T={})", m.dsl_temperature) : std::string("DSL off");
+}
+
 std::string direction_line(const char* name, const DirectionMetrics& m) {
   return fmt::format("{} R@1 {:.1f} R@5 {:.1f} R@10 {:.1f} RSum {:.1f} MdR {:.1f} MnR {:.1f}", name,
                      m.r1, m.r5, m.r10, m.rsum, m.mdr, m.mnr);
@@ -144,14 +167,37 @@ std::string direction_line(const char* name, const DirectionMetrics& m) {
 }  // namespace
 
 std::string to_string(RankConvention convention) {
-  return convention == RankConvention::kOfficial ? "official" : "standard";
+  for (const auto& [value, name] : kConventionNames) {
+    if (value == convention) return name;
+  }
+  throw Error("to_string: a RankConvention value has no name");
 }
 
 RankConvention parse_rank_convention(const std::string& name, const std::string& field) {
-  if (name == "standard") return RankConvention::kStandard;
-  if (name == "official") return RankConvention::kOfficial;
-  throw Error(
-      fmt::format("{}: '{}' is not a rank convention, expected standard or official", field, name));
+  std::string expected;
+  const size_t n = std::size(kConventionNames);
+  for (size_t i = 0; i < n; ++i) {
+    if (kConventionNames[i].second == name) return kConventionNames[i].first;
+    expected += fmt::format("{}{}",
+                            i == 0       ? ""
+                            : i + 1 == n ? " or "
+                                         : ", ",
+                            kConventionNames[i].second);
+  }
+  throw Error(fmt::format("{}: '{}' is not a rank convention, expected {}", field, name, expected));
+}
+
+std::string describe(RankConvention convention) {
+  switch (convention) {
+    case RankConvention::kStandard:
+      return "standard (CLIP4Clip: 1-based MdR/MnR, V2T ranks videos by their best caption)";
+    case RankConvention::kOfficial:
+      return "official (MV-Adapter get_rank: 0-based MdR/MnR, V2T ranks videos by their best "
+             "caption)";
+    case RankConvention::kCaptionRanking:
+      return "caption_ranking (1-based MdR/MnR, V2T ranks every caption)";
+  }
+  throw Error("describe: unknown RankConvention");
 }
 
 std::vector<int64_t> caption_video_from_counts(const std::vector<int64_t>& captions_per_video) {
@@ -238,10 +284,10 @@ RetrievalRanks compute_retrieval_ranks(const torch::Tensor& sim,
   }
   const auto best_row = torch::tensor(best_own, torch::kDouble).to(dtype).unsqueeze(0);
 
-  // An own caption can never beat its video's best, so counting over all captions (standard) or
-  // over all videos (official) needs no mask for the ground truth.
+  // An own caption can never beat its video's best, so counting over all captions
+  // (caption_ranking) or over all videos (standard, official) needs no mask for the ground truth.
   auto v2t_count = torch::zeros({nv}, torch::kLong);
-  if (options.convention == RankConvention::kStandard) {
+  if (v2t_ranks_captions(options.convention)) {
     for (int64_t a = 0; a < nc; a += chunk) {
       auto rows = sim.slice(0, a, std::min(nc, a + chunk)).to(dtype);
       v2t_count += (scorer.v2t(rows) > best_row).sum(0);
@@ -299,12 +345,12 @@ DirectionMetrics summarize_ranks(const torch::Tensor& ranks, RankConvention conv
   double total = 0.0;
   for (int64_t x : sorted) total += static_cast<double>(x);
   const double mean0 = total / static_cast<double>(n);
-  if (convention == RankConvention::kStandard) {
-    m.mdr = median_standard(sorted);
-    m.mnr = mean0 + 1.0;
-  } else {
+  if (zero_based(convention)) {
     m.mdr = median_official(sorted);
     m.mnr = mean0;
+  } else {
+    m.mdr = median_standard(sorted);
+    m.mnr = mean0 + 1.0;
   }
   return m;
 }
@@ -312,16 +358,33 @@ DirectionMetrics summarize_ranks(const torch::Tensor& ranks, RankConvention conv
 RetrievalMetrics compute_retrieval_metrics(const torch::Tensor& sim,
                                            const std::vector<int64_t>& caption_video,
                                            const MetricsOptions& options) {
-  const auto ranks = compute_retrieval_ranks(sim, caption_video, options);
-  RetrievalMetrics m;
-  m.t2v = summarize_ranks(ranks.t2v, options.convention);
-  m.v2t = summarize_ranks(ranks.v2t, options.convention);
-  m.num_captions = sim.size(0);
-  m.num_videos = sim.size(1);
-  m.convention = options.convention;
-  m.dsl = options.dsl;
-  m.dsl_temperature = options.dsl ? options.dsl_temperature : 0.0;
-  return m;
+  return compute_retrieval_metrics_each(sim, caption_video, {options.convention}, options).at(0);
+}
+
+std::vector<RetrievalMetrics> compute_retrieval_metrics_each(
+    const torch::Tensor& sim, const std::vector<int64_t>& caption_video,
+    const std::vector<RankConvention>& conventions, const MetricsOptions& options) {
+  // At most two rankings: V2T over videos and V2T over captions (T2V is the same in both).
+  std::optional<RetrievalRanks> by_video, by_caption;
+  std::vector<RetrievalMetrics> out;
+  for (const auto convention : conventions) {
+    auto& ranks = v2t_ranks_captions(convention) ? by_caption : by_video;
+    if (!ranks) {
+      MetricsOptions o = options;
+      o.convention = convention;
+      ranks = compute_retrieval_ranks(sim, caption_video, o);
+    }
+    RetrievalMetrics m;
+    m.t2v = summarize_ranks(ranks->t2v, convention);
+    m.v2t = summarize_ranks(ranks->v2t, convention);
+    m.num_captions = sim.size(0);
+    m.num_videos = sim.size(1);
+    m.convention = convention;
+    m.dsl = options.dsl;
+    m.dsl_temperature = options.dsl ? options.dsl_temperature : 0.0;
+    out.push_back(m);
+  }
+  return out;
 }
 
 RetrievalMetrics compute_retrieval_metrics(const torch::Tensor& sim,
@@ -345,14 +408,21 @@ nlohmann::json RetrievalMetrics::to_json() const {
 }
 
 std::string RetrievalMetrics::summary() const {
-  const char* how = convention == RankConvention::kStandard
-                        ? "standard ranks (1-based MdR/MnR, V2T over captions)"
-                        : "official ranks (MV-Adapter get_rank: 0-based MdR/MnR, V2T over videos)";
-  const std::string dsl_text =
-      dsl ? fmt::format("DSL on (T={})", dsl_temperature) : std::string("DSL off");
   return fmt::format("{} | {} | {} captions, {} videos, {}, ties to ground truth, {}",
                      direction_line("T2V", t2v), direction_line("V2T", v2t), num_captions,
-                     num_videos, how, dsl_text);
+                     num_videos, describe(convention), dsl_text(*this));
+}
+
+std::string RetrievalMetrics::table() const {
+  std::string out = fmt::format("{} | {} captions, {} videos | ties to ground truth | {}\n",
+                                describe(convention), num_captions, num_videos, dsl_text(*this));
+  out += fmt::format("{:<4}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}\n", "", "R@1", "R@5", "R@10", "RSum",
+                     "MdR", "MnR");
+  auto row = [](const char* name, const DirectionMetrics& m) {
+    return fmt::format("{:<4}{:>8.1f}{:>8.1f}{:>8.1f}{:>8.1f}{:>8.1f}{:>8.1f}\n", name, m.r1, m.r5,
+                       m.r10, m.rsum, m.mdr, m.mnr);
+  };
+  return out + row("T2V", t2v) + row("V2T", v2t);
 }
 
 }  // namespace mva

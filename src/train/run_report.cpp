@@ -492,23 +492,49 @@ constexpr const char* kMetricsHeader =
     "<tr><th>R@1</th><th>R@5</th><th>R@10</th><th>MdR</th><th>MnR</th>"
     "<th>R@1</th><th>R@5</th><th>R@10</th><th>MdR</th><th>MnR</th></tr>\n";
 
+/// The official runner's log_best: the best epoch of each criterion (results.json
+/// "best_by_metric"); empty when there is none.
+std::string best_by_metric_table(const ojson& r) {
+  if (!r.is_object() || !r.contains("best_by_metric") || !r["best_by_metric"].is_object() ||
+      r["best_by_metric"].empty()) {
+    return "";
+  }
+  std::string html =
+      "<table>\n<tr><th class=\"l\">best epoch by</th><th>epoch</th><th>value</th></tr>\n";
+  for (auto it = r["best_by_metric"].begin(); it != r["best_by_metric"].end(); ++it) {
+    const ojson& e = it.value();
+    html += fmt::format(
+        "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td></tr>\n", html_escape(it.key()),
+        e.is_object() && e.contains("epoch") ? html_escape(scalar_text(e["epoch"])) : kDash,
+        fixed(e, "value", 1));
+  }
+  return html + "</table>\n";
+}
+
 std::string results_section(const RunFiles& run, const std::vector<const LoggedRecord*>& evals) {
   std::string html = "<h2>Results</h2>\n";
   std::vector<std::pair<std::string, ojson>> rows;
   const ojson& r = run.results;
   if (r.is_object()) {
     const std::string best_epoch = r.contains("best_epoch") ? scalar_text(r["best_epoch"]) : "";
-    if (r.contains("final") && r["final"].is_object()) {
-      const ojson& done = r.contains("epochs_done") ? r["epochs_done"] : r.value("epochs", ojson());
-      rows.push_back({done.is_number() ? fmt::format("final (epoch {})", scalar_text(done))
-                                       : std::string("final"),
-                      r["final"]});
-    }
-    if (r.contains("best") && r["best"].is_object()) {
-      rows.push_back({best_epoch.empty() || best_epoch == "0"
-                          ? std::string("best")
-                          : fmt::format("best (epoch {})", best_epoch),
-                      r["best"]});
+    // Older results.json have no final_epoch: the final evaluation followed the last epoch done.
+    const ojson& done = r.contains("final_epoch")   ? r["final_epoch"]
+                        : r.contains("epochs_done") ? r["epochs_done"]
+                                                    : r.value("epochs", ojson());
+    const std::string final_label = done.is_number()
+                                        ? fmt::format("final (epoch {})", scalar_text(done))
+                                        : std::string("final");
+    const std::string best_label = best_epoch.empty() || best_epoch == "0"
+                                       ? std::string("best")
+                                       : fmt::format("best (epoch {})", best_epoch);
+    // Each result under eval.convention, then the official code's convention (key + "_official").
+    for (const auto& [key, label] : {std::pair<std::string, std::string>{"final", final_label},
+                                     std::pair<std::string, std::string>{"best", best_label}}) {
+      for (const std::string suffix : {"", "_official"}) {
+        if (r.contains(key + suffix) && r[key + suffix].is_object()) {
+          rows.push_back({label, r[key + suffix]});
+        }
+      }
     }
   }
   if (rows.empty() && !evals.empty()) {
@@ -527,6 +553,7 @@ std::string results_section(const RunFiles& run, const std::vector<const LoggedR
                         metrics_cells(m), conventions_text(m));
   }
   html += "</table>\n";
+  html += best_by_metric_table(r);
   if (r.is_object() && r.contains("trainable_params")) {
     std::string line = fmt::format("Trainable parameters: <b>{}</b>",
                                    html_escape(scalar_text(r["trainable_params"])));
@@ -540,10 +567,11 @@ std::string results_section(const RunFiles& run, const std::vector<const LoggedR
   }
   html +=
       "<p class=\"note\">R@K in percent. A query's rank counts the candidates scoring strictly "
-      "higher than its best ground truth. Convention <i>standard</i>: MdR/MnR 1-based "
-      "(CLIP4Clip), V2T candidates are captions; <i>official</i>: MV-Adapter's code, 0-based "
-      "MdR/MnR, V2T candidates are videos scored by their best caption. DSL = dual softmax at "
-      "inference (the paper uses none).</p>\n";
+      "higher than its best ground truth; V2T candidates are videos, each scored by its best "
+      "caption. Convention <i>standard</i>: CLIP4Clip's, MdR/MnR 1-based; <i>official</i>: "
+      "MV-Adapter's code, the same ranks and R@K, 0-based MdR/MnR; <i>caption_ranking</i>: "
+      "1-based, V2T candidates are all captions. DSL = dual softmax at inference (the paper uses "
+      "none).</p>\n";
   return html;
 }
 
@@ -579,6 +607,7 @@ std::string run_facts_section(const RunFiles& run) {
         {"epochs", "epochs"},
         {"epochs_done", "epochs done"},
         {"best_epoch", "best epoch"},
+        {"final_epoch", "final epoch"},
         {"steps", "optimiser steps"},
         {"finished", "finished"},
         {"precision", "precision"},
@@ -588,7 +617,8 @@ std::string run_facts_section(const RunFiles& run) {
         {"date", "date"},
         {"command", "command"},
     };
-    std::vector<std::string> shown = {"name", "best", "final"};
+    std::vector<std::string> shown = {"name",  "best",           "best_official",
+                                      "final", "final_official", "best_by_metric"};
     for (const auto& [key, label] : kKnown) {
       shown.push_back(key);
       auto it = r.find(key);

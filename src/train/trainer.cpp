@@ -50,6 +50,21 @@ std::string trainable_description(const std::vector<std::pair<std::string, torch
 
 }  // namespace
 
+void update_best_by_metric(nlohmann::json& best, int64_t epoch, const RetrievalMetrics& m) {
+  const std::pair<const char*, double> criteria[] = {{"t2v_r1", m.t2v.r1},
+                                                     {"v2t_r1", m.v2t.r1},
+                                                     {"t2v_sum", m.t2v.rsum},
+                                                     {"v2t_sum", m.v2t.rsum},
+                                                     {"sum", m.t2v.rsum + m.v2t.rsum}};
+  if (!best.is_object()) best = nlohmann::json::object();
+  for (const auto& [name, value] : criteria) {
+    const auto it = best.find(name);
+    if (it == best.end() || value > it->at("value").get<double>()) {
+      best[name] = {{"epoch", epoch}, {"value", value}};
+    }
+  }
+}
+
 void Trainer::request_stop() {
   stop_requested_.store(true);
 }
@@ -277,7 +292,7 @@ bool Trainer::reduce_gradients(bool stop) {
   return acc[static_cast<int64_t>(params.size())] > 0;
 }
 
-void Trainer::save_state(const Position& pos, const nlohmann::json& best_metrics) {
+void Trainer::save_state(const Position& pos) {
   TensorMap tensors;
   for (const auto& [name, t] : trainable_state(*model_)) tensors["param." + name] = t.cpu();
   for (const auto& [k, v] : optimizer_->state()) tensors["optim." + k] = v.cpu();
@@ -303,13 +318,14 @@ void Trainer::save_state(const Position& pos, const nlohmann::json& best_metrics
                          {"elapsed_s", pos.elapsed_s},
                          {"total_steps", optimizer_->total_steps()},
                          {"epochs", options_.epochs},
-                         {"best_metrics", best_metrics}};
+                         {"best_results", best_json_},
+                         {"best_by_metric", best_by_metric_}};
   fs::create_directories(state_path(options_.run_dir).parent_path());
   write_safetensors(state_path(options_.run_dir), tensors,
                     {{"mvadapter.train_state", meta.dump()}, {"config", options_.config_yaml}});
 }
 
-Trainer::Position Trainer::load_state(nlohmann::json* best_metrics) {
+Trainer::Position Trainer::load_state() {
   const auto path = state_path(options_.run_dir);
   if (!fs::exists(path)) {
     throw Error(
@@ -384,7 +400,12 @@ Trainer::Position Trainer::load_state(nlohmann::json* best_metrics) {
   pos.best_epoch = meta.value("best_epoch", int64_t{0});
   pos.best_score = meta.value("best_score", -1.0);
   pos.elapsed_s = meta.value("elapsed_s", 0.0);
-  if (best_metrics) *best_metrics = meta.value("best_metrics", nlohmann::json());
+  best_json_ = meta.value("best_results", nlohmann::json());
+  // A state written before the official numbers were kept has the best metrics alone.
+  if (best_json_.is_null() && meta.contains("best_metrics") && !meta["best_metrics"].is_null()) {
+    best_json_ = {{"best", meta["best_metrics"]}};
+  }
+  best_by_metric_ = meta.value("best_by_metric", nlohmann::json::object());
   return pos;
 }
 
@@ -401,8 +422,12 @@ void Trainer::write_results(const TrainSummary& s, const Position& pos, double w
   j["steps"] = pos.step;
   j["finished"] = !s.interrupted;
   j["best_epoch"] = s.best_epoch;
-  j["best"] = best_json_;
-  j["final"] = s.final_eval ? s.final_eval->metrics.to_json() : nlohmann::json();
+  j["best"] = nullptr;
+  if (best_json_.is_object()) j.update(best_json_);
+  j["best_by_metric"] = best_by_metric_;
+  j["final"] = nullptr;
+  if (s.final_eval) j.update(s.final_eval->labelled("final"));
+  j["final_epoch"] = s.final_eval ? nlohmann::json(s.final_epoch) : nlohmann::json();
   j["skipped_videos"] = loader_.stats().samples_skipped;
   j["eval_skipped_videos"] = s.final_eval ? s.final_eval->skipped_videos : 0;
   j["precision"] = to_string(options_.precision);
@@ -432,7 +457,7 @@ TrainSummary Trainer::run(bool resume) {
   if (resume) {
     // Every rank reads the state (the run directory is on storage all ranks see); the weights
     // are then rank 0's, as at a fresh start.
-    pos = load_state(&best_json_);
+    pos = load_state();
     if (distributed) {
       torch::NoGradGuard no_grad;
       for (auto& p : model_->named_parameters()) {
@@ -463,7 +488,7 @@ TrainSummary Trainer::run(bool resume) {
   auto finish_state = [&](const Position& p) {
     Position q = p;
     q.elapsed_s = elapsed_before + seconds_since(t0);
-    if (main) save_state(q, best_json_);
+    if (main) save_state(q);
     summary.state_path = state_path(options_.run_dir);
   };
 
@@ -471,13 +496,14 @@ TrainSummary Trainer::run(bool resume) {
   // the end.
   auto log_eval = [&](int64_t epoch_done) {
     if (!log) return;
-    log->append({{"kind", "eval"},
-                 {"epoch", epoch_done},
-                 {"step", pos.step},
-                 {"time_s", elapsed_before + seconds_since(t0)},
-                 {"eval_seconds", summary.final_eval->seconds},
-                 {"skipped_videos", summary.final_eval->skipped_videos},
-                 {"metrics", summary.final_eval->metrics.to_json()}});
+    nlohmann::json line = {{"kind", "eval"},
+                           {"epoch", epoch_done},
+                           {"step", pos.step},
+                           {"time_s", elapsed_before + seconds_since(t0)},
+                           {"eval_seconds", summary.final_eval->seconds},
+                           {"skipped_videos", summary.final_eval->skipped_videos}};
+    line.update(summary.final_eval->labelled("metrics"));
+    log->append(line);
   };
   auto publish = [&] {
     if (!main) return;
@@ -624,15 +650,23 @@ TrainSummary Trainer::run(bool resume) {
     const auto checkpoints = options_.run_dir / "checkpoints";
     if (evaluator_ && (options_.eval_every_epoch || last_epoch)) {
       summary.final_eval = evaluator_->evaluate(*model_);
-      const auto& m = summary.final_eval->metrics;
+      summary.final_epoch = epoch + 1;
+      const auto& r = *summary.final_eval;
+      const auto& m = r.metrics;
       spdlog::info("epoch {} eval: {}", epoch + 1, m.summary());
+      if (m.convention != r.official.convention) {
+        spdlog::info("epoch {} eval: {}", epoch + 1, r.official.summary());
+      }
       log_eval(epoch + 1);
       meta["metrics"] = m.to_json().dump();
+      meta["metrics_official"] = r.official.to_json().dump();
+      update_best_by_metric(best_by_metric_, epoch + 1, r.official);
       if (selection_score(m) > pos.best_score) {
         pos.best_score = selection_score(m);
         pos.best_epoch = epoch + 1;
-        best_json_ = m.to_json();
+        best_json_ = r.labelled("best");
         summary.best = m;
+        summary.best_official = r.official;
         summary.best_epoch = epoch + 1;
         if (main) save_adapter_weights(*model_, checkpoints / "best.safetensors", meta);
       }
@@ -672,10 +706,18 @@ TrainSummary Trainer::run(bool resume) {
   // epochs == 0 (evaluate only) or a resumed run that had already finished its epochs.
   if (!summary.final_eval && evaluator_) {
     summary.final_eval = evaluator_->evaluate(*model_);
+    summary.final_epoch = pos.epoch;
+    spdlog::info("eval after epoch {}: {}", pos.epoch, summary.final_eval->metrics.summary());
     log_eval(pos.epoch);
     if (best_json_.is_null()) {
-      best_json_ = summary.final_eval->metrics.to_json();
+      best_json_ = summary.final_eval->labelled("best");
       summary.best = summary.final_eval->metrics;
+      summary.best_official = summary.final_eval->official;
+    }
+    // Zero-shot: this evaluation is every criterion's best. A resumed finished run keeps its
+    // record.
+    if (best_by_metric_.empty()) {
+      update_best_by_metric(best_by_metric_, pos.epoch, summary.final_eval->official);
     }
   }
   summary.epochs_done = pos.epoch;

@@ -117,6 +117,18 @@ TEST(Evaluator, EmbeddingsEqualTheModelAppliedOneVideoAtATime) {
   EXPECT_DOUBLE_EQ(result.metrics.t2v.mnr, want.t2v.mnr);
   EXPECT_EQ(result.metrics.num_captions, 16);
   EXPECT_EQ(result.metrics.num_videos, 8);
+
+  // Every evaluation also gives the official convention's numbers, labelled as such.
+  MetricsOptions official;
+  official.convention = RankConvention::kOfficial;
+  EXPECT_EQ(result.official.to_json(),
+            compute_retrieval_metrics(sim, enc.caption_video, official).to_json());
+  const auto j = result.labelled("final");
+  EXPECT_EQ(j.at("final").at("convention"), "standard");
+  EXPECT_EQ(j.at("final_official").at("convention"), "official");
+  const auto tables = result.tables();
+  EXPECT_NE(tables.find("standard (CLIP4Clip"), std::string::npos) << tables;
+  EXPECT_NE(tables.find("official (MV-Adapter get_rank"), std::string::npos) << tables;
 }
 
 TEST(Evaluator, BatchSizeDoesNotChangeTheResult) {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mvadapter/core/error.h"
+#include "mvadapter/data/dataset_readers.h"
 #include "test_support.h"
 
 namespace {
@@ -90,25 +91,44 @@ TEST(RetrievalMetricsFixture, StandardConventionMatchesStandardBlockAndOfficialR
     const auto m =
         mva::compute_retrieval_metrics(c.sim, c.caption_video, with(RankConvention::kStandard));
     const auto& off = c.raw;
-    const auto& std_t2v = c.raw.at("standard").at("t2v");
-    const auto& std_v2t = c.raw.at("standard").at("v2t");
-    // T2V recalls equal the official runner's for every case.
-    expect_recalls(m.t2v, off.at("t2v").at("t2v_r1"), off.at("t2v").at("t2v_r5"),
-                   off.at("t2v").at("t2v_r10"), where + " t2v");
-    EXPECT_NEAR(m.t2v.mdr, std_t2v.at("MdR").get<double>(), kTol) << where;
-    EXPECT_NEAR(m.t2v.mnr, std_t2v.at("MnR").get<double>(), kTol) << where;
-    // V2T: with one caption per video the official recalls hold too; with several, the standard
-    // block counts captions of other videos, the official code counts other videos.
-    if (c.kind == "one_to_one") {
-      expect_recalls(m.v2t, off.at("v2t").at("v2t_r1"), off.at("v2t").at("v2t_r5"),
-                     off.at("v2t").at("v2t_r10"), where + " v2t");
+    for (const std::string dir : {"t2v", "v2t"}) {
+      const auto& got = dir == "t2v" ? m.t2v : m.v2t;
+      const auto& want = c.raw.at("standard").at(dir);
+      // Both directions rank what the official runner ranks (V2T: videos by their best caption,
+      // also with several captions per video), so its recalls hold for every case.
+      expect_recalls(got, off.at(dir).at(dir + "_r1"), off.at(dir).at(dir + "_r5"),
+                     off.at(dir).at(dir + "_r10"), where + " " + dir + " (official block)");
+      expect_recalls(got, want.at("R1"), want.at("R5"), want.at("R10"), where + " " + dir);
+      EXPECT_NEAR(got.mdr, want.at("MdR").get<double>(), kTol) << where << " " << dir;
+      EXPECT_NEAR(got.mnr, want.at("MnR").get<double>(), kTol) << where << " " << dir;
     }
-    expect_recalls(m.v2t, std_v2t.at("R1"), std_v2t.at("R5"), std_v2t.at("R10"), where + " v2t");
-    EXPECT_NEAR(m.v2t.mdr, std_v2t.at("MdR").get<double>(), kTol) << where;
-    EXPECT_NEAR(m.v2t.mnr, std_v2t.at("MnR").get<double>(), kTol) << where;
     EXPECT_EQ(m.t2v.num_queries, c.sim.size(0));
     EXPECT_EQ(m.v2t.num_queries, c.sim.size(1));
     EXPECT_EQ(m.convention, RankConvention::kStandard);
+  }
+}
+
+// Standard and official rank the same way: R@K equal, MnR exactly one apart (1-based vs 0-based),
+// for every case; computed together they are ranked once and equal the separate computations.
+TEST(RetrievalMetricsFixture, StandardAndOfficialShareRecallsAndMeanRanksDifferByOne) {
+  for (const auto& c : load_cases()) {
+    const auto both = mva::compute_retrieval_metrics_each(
+        c.sim, c.caption_video, {RankConvention::kStandard, RankConvention::kOfficial});
+    ASSERT_EQ(both.size(), 2u);
+    const auto& s = both[0];
+    const auto& o = both[1];
+    EXPECT_EQ(s.convention, RankConvention::kStandard);
+    EXPECT_EQ(o.convention, RankConvention::kOfficial);
+    for (bool t2v : {true, false}) {
+      const auto& a = t2v ? s.t2v : s.v2t;
+      const auto& b = t2v ? o.t2v : o.v2t;
+      const std::string where = c.kind + (t2v ? " t2v" : " v2t");
+      expect_recalls(b, a.r1, a.r5, a.r10, where);
+      EXPECT_NEAR(a.mnr - b.mnr, 1.0, kTol) << where;
+    }
+    const auto alone =
+        mva::compute_retrieval_metrics(c.sim, c.caption_video, with(RankConvention::kOfficial));
+    EXPECT_EQ(alone.to_json(), o.to_json()) << c.kind;
   }
 }
 
@@ -167,7 +187,8 @@ TEST(RetrievalMetricsFixture, OfficialConventionReproducesGetRank) {
 
 TEST(RetrievalMetricsFixture, ChunkedRanksEqualUnchunked) {
   for (const auto& c : load_cases()) {
-    for (auto conv : {RankConvention::kStandard, RankConvention::kOfficial}) {
+    for (auto conv :
+         {RankConvention::kStandard, RankConvention::kOfficial, RankConvention::kCaptionRanking}) {
       for (bool dsl : {false, true}) {
         const auto whole =
             mva::compute_retrieval_ranks(c.sim, c.caption_video, with(conv, 1 << 20, dsl, 0.1));
@@ -223,7 +244,7 @@ TEST(RetrievalMetrics, TiesAreResolvedInFavourOfTheGroundTruth) {
 // Captions 0,1 -> video 0; 2,3 -> video 1; 4 -> video 2. Video 0's best own caption scores 0.5;
 // captions 2 and 3 (both of video 1) score 0.7 and 0.6: 2 captions, 1 video above it.
 // Video 1's best own is 0.8, beaten by caption 4 (video 2). Video 2 (0.2) beats every other.
-TEST(RetrievalMetrics, MultiCaptionRanksCaptionsOrVideosPerConvention) {
+TEST(RetrievalMetrics, MultiCaptionRanksVideosOrCaptionsPerConvention) {
   const auto sim = matrix({{0.5f, 0.2f, 0.1f},
                            {0.3f, 0.4f, 0.1f},
                            {0.7f, 0.3f, 0.1f},
@@ -234,10 +255,14 @@ TEST(RetrievalMetrics, MultiCaptionRanksCaptionsOrVideosPerConvention) {
 
   const auto standard = mva::compute_retrieval_ranks(sim, gt);
   EXPECT_EQ(as_vector(standard.t2v), (std::vector<int64_t>{0, 1, 1, 0, 1}));
-  EXPECT_EQ(as_vector(standard.v2t), (std::vector<int64_t>{2, 1, 0}));
+  EXPECT_EQ(as_vector(standard.v2t), (std::vector<int64_t>{1, 1, 0}));
   const auto official = mva::compute_retrieval_ranks(sim, gt, with(RankConvention::kOfficial));
   EXPECT_EQ(as_vector(official.t2v), (std::vector<int64_t>{0, 1, 1, 0, 1}));
   EXPECT_EQ(as_vector(official.v2t), (std::vector<int64_t>{1, 1, 0}));
+  const auto captions =
+      mva::compute_retrieval_ranks(sim, gt, with(RankConvention::kCaptionRanking));
+  EXPECT_EQ(as_vector(captions.t2v), (std::vector<int64_t>{0, 1, 1, 0, 1}));
+  EXPECT_EQ(as_vector(captions.v2t), (std::vector<int64_t>{2, 1, 0}));
 
   const auto m = mva::compute_retrieval_metrics(sim, gt);
   EXPECT_EQ(m.num_captions, 5);
@@ -246,8 +271,12 @@ TEST(RetrievalMetrics, MultiCaptionRanksCaptionsOrVideosPerConvention) {
   EXPECT_NEAR(m.t2v.mdr, 2.0, kTol);  // {1, 2, 2, 1, 2}
   EXPECT_NEAR(m.t2v.mnr, 1.6, kTol);
   expect_recalls(m.v2t, 100.0 / 3, 100.0, 100.0, "v2t");
-  EXPECT_NEAR(m.v2t.mdr, 2.0, kTol);  // {3, 2, 1}
-  EXPECT_NEAR(m.v2t.mnr, 2.0, kTol);
+  EXPECT_NEAR(m.v2t.mdr, 2.0, kTol);  // {2, 2, 1}
+  EXPECT_NEAR(m.v2t.mnr, 5.0 / 3, kTol);
+  const auto cr = mva::compute_retrieval_metrics(sim, gt, with(RankConvention::kCaptionRanking));
+  expect_recalls(cr.v2t, 100.0 / 3, 100.0, 100.0, "v2t caption_ranking");
+  EXPECT_NEAR(cr.v2t.mdr, 2.0, kTol);  // {3, 2, 1}
+  EXPECT_NEAR(cr.v2t.mnr, 2.0, kTol);
   const auto o = mva::compute_retrieval_metrics(sim, gt, with(RankConvention::kOfficial));
   EXPECT_NEAR(o.t2v.mdr, 1.0, kTol);  // sorted {0, 0, 1, 1, 1}: mean of [2], [3]
   EXPECT_NEAR(o.t2v.mnr, 0.6, kTol);
@@ -303,9 +332,75 @@ TEST(RetrievalMetrics, JsonAndSummaryStateTheConventions) {
 
 TEST(RetrievalMetrics, ConventionNamesRoundTrip) {
   EXPECT_EQ(mva::parse_rank_convention("official"), RankConvention::kOfficial);
-  EXPECT_EQ(mva::to_string(mva::parse_rank_convention("standard")), "standard");
+  EXPECT_EQ(mva::parse_rank_convention("caption_ranking"), RankConvention::kCaptionRanking);
+  for (auto c :
+       {RankConvention::kStandard, RankConvention::kOfficial, RankConvention::kCaptionRanking}) {
+    EXPECT_EQ(mva::parse_rank_convention(mva::to_string(c)), c);
+    EXPECT_EQ(mva::describe(c).rfind(mva::to_string(c), 0), 0u) << mva::describe(c);
+  }
   EXPECT_ERROR_CONTAINS(mva::parse_rank_convention("clip4clip", "eval.convention"),
-                        "eval.convention: 'clip4clip'");
+                        "eval.convention: 'clip4clip' is not a rank convention, expected "
+                        "standard, official or caption_ranking");
+}
+
+// The MSVD sample's test split (tests/fixtures/annotations/msvd): video 0 has captions 0-4,
+// video 1 captions 5-10. Similarities chosen by hand, no ties:
+//   V2T, video 0 (column 0): best own caption 0.50; all six captions of video 1 score higher
+//     (0.90 .. 0.55). One other video above it: rank 1; six other captions: caption rank 6.
+//   V2T, video 1 (column 1): best own caption 0.70; captions 0 and 1 of video 0 score 0.80 and
+//     0.75. One other video above it: rank 1; two other captions: caption rank 2.
+//   T2V: captions 0, 1 and 5-10 score the other video higher (rank 1), captions 2-4 their own
+//     (rank 0): three 0s and eight 1s.
+TEST(RetrievalMetrics, MsvdSampleConventionsByHand) {
+  const auto dir = mva::test::temp_dir("metrics_msvd");
+  std::filesystem::copy(mva::test::fixture_path("annotations/msvd"), dir,
+                        std::filesystem::copy_options::recursive);
+  std::filesystem::copy_file(dir / "raw-captions.proto4.pkl", dir / "raw-captions.pkl");
+  mva::DatasetSpec spec;
+  spec.format = "msvd";
+  spec.split = "test";
+  spec.annotations = dir;
+  const auto manifest = mva::read_dataset(spec);
+  std::vector<int64_t> gt;
+  for (const auto& c : manifest.captions) gt.push_back(c.video);
+  ASSERT_EQ(gt, (std::vector<int64_t>{0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1}));
+  const auto sim = matrix({{0.50f, 0.80f},
+                           {0.40f, 0.75f},
+                           {0.30f, 0.20f},
+                           {0.20f, 0.10f},
+                           {0.10f, 0.05f},
+                           {0.90f, 0.70f},
+                           {0.85f, 0.55f},
+                           {0.80f, 0.45f},
+                           {0.75f, 0.35f},
+                           {0.60f, 0.25f},
+                           {0.55f, 0.15f}});
+
+  const auto all = mva::compute_retrieval_metrics_each(
+      sim, gt,
+      {RankConvention::kStandard, RankConvention::kOfficial, RankConvention::kCaptionRanking});
+  const auto& s = all[0];
+  const auto& o = all[1];
+  const auto& c = all[2];
+  // V2T ranks {1, 1}: R@1 0, R@5 and R@10 100 under both conventions.
+  expect_recalls(s.v2t, 0.0, 100.0, 100.0, "standard v2t");
+  expect_recalls(o.v2t, 0.0, 100.0, 100.0, "official v2t");
+  EXPECT_NEAR(s.v2t.mdr, 2.0, kTol);  // 1-based {2, 2}
+  EXPECT_NEAR(s.v2t.mnr, 2.0, kTol);
+  EXPECT_NEAR(o.v2t.mdr, 1.0, kTol);  // get_rank: sorted {1, 1}[1:2]
+  EXPECT_NEAR(o.v2t.mnr, 1.0, kTol);
+  // T2V ranks: three 0s, eight 1s; 0-based median (position 5 of 11) is 1.
+  expect_recalls(s.t2v, 300.0 / 11, 100.0, 100.0, "standard t2v");
+  expect_recalls(o.t2v, 300.0 / 11, 100.0, 100.0, "official t2v");
+  EXPECT_NEAR(s.t2v.mdr, 2.0, kTol);
+  EXPECT_NEAR(s.t2v.mnr, 19.0 / 11, kTol);
+  EXPECT_NEAR(o.t2v.mdr, 1.0, kTol);  // get_rank: mean of sorted[5], sorted[6]
+  EXPECT_NEAR(o.t2v.mnr, 8.0 / 11, kTol);
+  // Ranking every caption instead: V2T ranks {6, 2}, 1-based {7, 3}.
+  expect_recalls(c.v2t, 0.0, 50.0, 100.0, "caption_ranking v2t");
+  EXPECT_NEAR(c.v2t.mdr, 5.0, kTol);
+  EXPECT_NEAR(c.v2t.mnr, 5.0, kTol);
+  EXPECT_EQ(c.to_json().at("t2v"), s.to_json().at("t2v"));
 }
 
 TEST(RetrievalMetrics, BadInputNamesTheProblem) {

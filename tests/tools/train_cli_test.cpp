@@ -129,6 +129,24 @@ TEST(TrainCli, TrainsEvaluatesAndResumesToTheSameWeights) {
   EXPECT_EQ(results["epochs_done"], 2);
   EXPECT_EQ(results["finished"], true);
   EXPECT_EQ(results["final"]["num_videos"], 8);
+  // Both conventions, labelled: the same R@K, MnR one apart; the per-criterion best epochs.
+  EXPECT_EQ(results["final"]["convention"], "standard");
+  EXPECT_EQ(results["final_official"]["convention"], "official");
+  EXPECT_EQ(results["best_official"]["convention"], "official");
+  EXPECT_EQ(results["final_epoch"], 2);
+  for (const char* dir : {"t2v", "v2t"}) {
+    EXPECT_EQ(results["final_official"][dir]["R1"], results["final"][dir]["R1"]) << dir;
+    EXPECT_NEAR(results["final"][dir]["MnR"].get<double>() -
+                    results["final_official"][dir]["MnR"].get<double>(),
+                1.0, 1e-9)
+        << dir;
+  }
+  for (const char* k : {"t2v_r1", "v2t_r1", "t2v_sum", "v2t_sum", "sum"}) {
+    const auto& b = results["best_by_metric"][k];
+    EXPECT_GE(b["epoch"].get<int>(), 1) << k;
+    EXPECT_LE(b["epoch"].get<int>(), 2) << k;
+  }
+  EXPECT_EQ(results["best_by_metric"]["t2v_r1"]["value"], results["best"]["t2v"]["R1"]);
 
   // `eval` of the last checkpoint reproduces the final metrics of the run.
   ASSERT_EQ(test::run_command(cli() + " eval " + s.config.string() + " --quiet --json --adapter " +
@@ -137,13 +155,18 @@ TEST(TrainCli, TrainsEvaluatesAndResumesToTheSameWeights) {
                               &out),
             0)
       << out;
-  auto evaluated = read_json(s.dir / "eval/results.json")["final"];
-  for (const char* dir : {"t2v", "v2t"}) {
-    for (const char* k : {"R1", "R5", "R10", "MdR", "MnR"}) {
-      EXPECT_DOUBLE_EQ(evaluated[dir][k].get<double>(), results["final"][dir][k].get<double>())
-          << dir << " " << k;
+  const auto eval_results = read_json(s.dir / "eval/results.json");
+  for (const std::string key : {"final", "final_official"}) {
+    const auto& evaluated = eval_results[key];
+    for (const char* dir : {"t2v", "v2t"}) {
+      for (const char* k : {"R1", "R5", "R10", "MdR", "MnR"}) {
+        EXPECT_DOUBLE_EQ(evaluated[dir][k].get<double>(), results[key][dir][k].get<double>())
+            << key << " " << dir << " " << k;
+      }
     }
   }
+  // --json prints the same two labelled blocks.
+  EXPECT_NE(out.find("\"final_official\""), std::string::npos) << out;
 
   // Stop after epoch 1, resume: the same final weights as the straight run.
   const fs::path b = s.dir / "run_b";
@@ -162,6 +185,9 @@ TEST(TrainCli, TrainsEvaluatesAndResumesToTheSameWeights) {
     EXPECT_TRUE(torch::equal(got[name], t)) << name;
   }
   EXPECT_EQ(read_json(b / "results.json")["final"], results["final"]);
+  // The per-criterion record and the selected epoch's official numbers survive the resume.
+  EXPECT_EQ(read_json(b / "results.json")["best_by_metric"], results["best_by_metric"]);
+  EXPECT_EQ(read_json(b / "results.json")["best_official"], results["best_official"]);
 }
 
 TEST(TrainCli, BadInputIsOneErrorLine) {

@@ -44,6 +44,12 @@ const char* kTrainLine3 =
 const char* kFinalMetrics =
     R"({"t2v":{"R1":46.7,"R5":73.4,"R10":82.9,"RSum":203.0,"MdR":2.0,"MnR":13.4,"num_queries":1000},"v2t":{"R1":47.9,"R5":74.6,"R10":84.1,"RSum":206.6,"MdR":2.0,"MnR":9.8,"num_queries":1000},"num_captions":1000,"num_videos":1000,"convention":"standard","dsl":false})";
 
+// The same evaluation under the official code's convention: same R@K, MdR/MnR one lower.
+const char* kFinalOfficial =
+    R"({"t2v":{"R1":46.7,"R5":73.4,"R10":82.9,"RSum":203.0,"MdR":1.0,"MnR":12.4,"num_queries":1000},"v2t":{"R1":47.9,"R5":74.6,"R10":84.1,"RSum":206.6,"MdR":1.0,"MnR":8.8,"num_queries":1000},"num_captions":1000,"num_videos":1000,"convention":"official","dsl":false})";
+const char* kBestByMetric =
+    R"({"sum":{"epoch":2,"value":409.6},"t2v_r1":{"epoch":2,"value":46.7},"t2v_sum":{"epoch":2,"value":203.0},"v2t_r1":{"epoch":1,"value":48.3},"v2t_sum":{"epoch":2,"value":206.6}})";
+
 fs::path make_run(const std::string& tag) {
   const fs::path dir = test::temp_dir(tag);
   const std::string eval2 =
@@ -55,7 +61,9 @@ fs::path make_run(const std::string& tag) {
       R"("arch":"ViT-B/16","method":{"trainable":"adapters","adapters":true},)" +
       R"("trainable_params":3572736,"clip_params":149620737,)" +
       R"("percent_of_clip":2.3878,"epochs":2,"best_epoch":2,"best":)" + kFinalMetrics +
-      R"(,"final":)" + kFinalMetrics +
+      R"(,"best_official":)" + kFinalOfficial + R"(,"final":)" + kFinalMetrics +
+      R"(,"final_official":)" + kFinalOfficial + R"(,"final_epoch":2,"best_by_metric":)" +
+      kBestByMetric +
       R"(,"wall_time_s":427.0,"skipped_videos":0,"date":"2025-01-01T00:00:00Z","command":"mvadapter train x.yaml"})";
   write(dir / "results.json", results);
   write(dir / "config.yaml",
@@ -90,6 +98,25 @@ TEST(RunReport, WritesAPageWithFourChartsAndTheFinalResults) {
   // Self-contained: no external resources.
   EXPECT_EQ(html.find("src="), std::string::npos);
   EXPECT_EQ(html.find("href="), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(RunReport, ShowsBothConventionsAndTheBestEpochOfEachCriterion) {
+  const fs::path dir = make_run("report_conventions");
+  const std::string html = render_run_report(dir);
+  // final and best, each under the standard and the official convention.
+  EXPECT_EQ(count(html, "<td class=\"l\">standard</td><td class=\"l\">off</td>"), 4u)
+      << "final, best and the two logged evaluations";
+  EXPECT_EQ(count(html, "<td class=\"l\">official</td><td class=\"l\">off</td>"), 2u) << html;
+  EXPECT_NE(html.find("<td>1.0</td><td>12.4</td>"), std::string::npos) << "official T2V MdR/MnR";
+  // log_best: one row per criterion with its epoch and value.
+  EXPECT_NE(html.find("<td class=\"l\">v2t_r1</td><td>1</td><td>48.3</td>"), std::string::npos)
+      << html;
+  EXPECT_NE(html.find("<td class=\"l\">sum</td><td>2</td><td>409.6</td>"), std::string::npos);
+  // Shown in the results section, not again as raw JSON among the run's facts.
+  EXPECT_EQ(html.find(">best_by_metric<"), std::string::npos);
+  EXPECT_EQ(html.find(">final_official<"), std::string::npos);
+  EXPECT_NE(html.find("<th class=\"l\">final epoch</th><td class=\"l\">2</td>"), std::string::npos);
   fs::remove_all(dir);
 }
 

@@ -2,9 +2,11 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "mvadapter/data/manifest.h"
 #include "mvadapter/data/video_loader.h"
@@ -36,11 +38,20 @@ struct EncodedSplit {
   std::vector<int64_t> skipped_videos;  ///< manifest indices of videos left out (decode failures)
 };
 
-/// What one evaluation gives.
+/// What one evaluation gives: the metrics under the configured convention and, always, under the
+/// official code's, so every report can be read against CLIP4Clip's numbers and the paper's code.
 struct EvalResult {
-  RetrievalMetrics metrics;
+  RetrievalMetrics metrics;   ///< under EvaluatorOptions::metrics.convention (eval.convention)
+  RetrievalMetrics official;  ///< the same similarities under RankConvention::kOfficial
   int64_t skipped_videos = 0;
   double seconds = 0.0;
+
+  /// {key: metrics, key + "_official": official}: how results.json ("final", "final_official")
+  /// and metrics.jsonl ("metrics", "metrics_official") label the two.
+  nlohmann::json labelled(const std::string& key) const;
+  /// Both RetrievalMetrics::table()s, the configured convention first; one when they are the
+  /// same convention.
+  std::string tables() const;
 };
 
 /// Encodes every video and caption of a test split once (batched, no grad) and ranks them

@@ -8,28 +8,32 @@
 
 namespace mva {
 
-/// How ranks are turned into numbers. Both count a candidate only when it scores strictly higher
-/// than the ground truth (ties go to the ground truth), so R@K never depends on sort order.
+/// How ranks are turned into numbers (DESIGN.md §5). All count a candidate only when it scores
+/// strictly higher than the ground truth (ties go to the ground truth), so R@K never depends on
+/// sort order, and all give the same T2V ranks.
 ///
-/// - kStandard (the project's default, DESIGN.md §5): MdR/MnR are 1-based (CLIP4Clip): median
-///   and mean of rank + 1, median averaging the two middle ranks for an even count. V2T
-///   candidates are captions: a video's rank is the number of captions of other videos that score
-///   strictly higher than its best-scoring own caption.
-/// - kOfficial (MV-Adapter's `get_rank`, for comparison with the paper's code): MnR = mean of the
+/// - kStandard (the project's default; CLIP4Clip's `compute_metrics`): MdR/MnR are 1-based: median
+///   and mean of rank + 1, the median averaging the two middle ranks for an even count. V2T
+///   candidates are videos, each scored by its best caption for the query video (CLIP4Clip's
+///   `tensor_video_to_text_sim`): a video's rank is the number of other videos having some caption
+///   that scores strictly higher than its best own caption.
+/// - kOfficial (MV-Adapter's `get_rank`): the same ranks, so the same R@K; MnR = mean of the
 ///   0-based ranks; MdR = mean of the sorted 0-based ranks at positions n/2 .. (n+1)/2 inclusive
-///   (its slice, which averages two ranks for an odd n and takes one for an even n). V2T
-///   candidates are videos, each scored by its best caption: a video's rank is the number of
-///   other videos having some caption that scores strictly higher than its best own caption.
-///
-/// For a one-caption-per-video set both conventions give the same ranks and R@K; they differ in
-/// MdR/MnR always and, with several captions per video, in the V2T ranks too.
-enum class RankConvention { kStandard, kOfficial };
+///   (its slice, which averages two ranks for an odd n and takes one for an even n). MdR/MnR are
+///   therefore about one lower than kStandard's (exactly one for MnR).
+/// - kCaptionRanking: 1-based MdR/MnR as kStandard, but V2T candidates are captions: a video's
+///   rank is the number of captions of other videos that score strictly higher than its best own
+///   caption. Neither published code ranks this way; it is kept, under its own name, for numbers
+///   reported before. With one caption per video it equals kStandard.
+enum class RankConvention { kStandard, kOfficial, kCaptionRanking };
 
-/// "standard" / "official".
+/// "standard" / "official" / "caption_ranking".
 std::string to_string(RankConvention convention);
 /// Inverse of to_string; throws mva::Error naming `field` for any other word.
 RankConvention parse_rank_convention(const std::string& name,
                                      const std::string& field = "convention");
+/// One phrase for reports: whose convention it is, the rank base and the V2T candidates.
+std::string describe(RankConvention convention);
 
 /// Options of compute_retrieval_metrics / compute_retrieval_ranks.
 struct MetricsOptions {
@@ -75,6 +79,9 @@ struct RetrievalMetrics {
   nlohmann::json to_json() const;
   /// One line for logs: both directions, the sizes and the conventions used.
   std::string summary() const;
+  /// A few lines for a terminal: a title naming the convention, the sizes and DSL, then a table
+  /// of R@1/5/10, RSum, MdR, MnR with one row per direction.
+  std::string table() const;
 };
 
 /// For each caption, the index of its video, from the number of captions of each video in video
@@ -101,6 +108,12 @@ DirectionMetrics summarize_ranks(const torch::Tensor& ranks, RankConvention conv
 RetrievalMetrics compute_retrieval_metrics(const torch::Tensor& sim,
                                            const std::vector<int64_t>& caption_video,
                                            const MetricsOptions& options = {});
+
+/// The metrics of one similarity matrix under each of `conventions` (options.convention is not
+/// used), in that order. Standard and official share their ranks, so they are ranked once.
+std::vector<RetrievalMetrics> compute_retrieval_metrics_each(
+    const torch::Tensor& sim, const std::vector<int64_t>& caption_video,
+    const std::vector<RankConvention>& conventions, const MetricsOptions& options = {});
 
 /// One caption per video, caption i <-> video i; sim must be square.
 RetrievalMetrics compute_retrieval_metrics(const torch::Tensor& sim,

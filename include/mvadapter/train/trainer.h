@@ -62,10 +62,18 @@ struct TrainSummary {
   int64_t steps = 0;               ///< optimiser steps in total
   std::vector<double> epoch_loss;  ///< mean training loss of each epoch run by this process
   std::optional<EvalResult> final_eval;
-  std::optional<RetrievalMetrics> best;
+  int64_t final_epoch = 0;                        ///< epochs done when final_eval was computed
+  std::optional<RetrievalMetrics> best;           ///< the selected checkpoint's (eval.convention)
+  std::optional<RetrievalMetrics> best_official;  ///< the same under the official convention
   int64_t best_epoch = 0;
   std::filesystem::path state_path;  ///< the training state to --resume from
 };
+
+/// The official runner's `log_best`: the best epoch for each criterion separately. `best` maps a
+/// criterion (t2v_r1, v2t_r1, t2v_sum, v2t_sum, sum = t2v_sum + v2t_sum) to {"epoch", "value"};
+/// each criterion that `m`, evaluated after `epoch` epochs, beats strictly is replaced (the first
+/// epoch keeps a tie). Give it the official convention's metrics, whose recalls the runner logs.
+void update_best_by_metric(nlohmann::json& best, int64_t epoch, const RetrievalMetrics& m);
 
 /// The training loop of DESIGN.md §5: symmetric contrastive loss over each batch, the official
 /// optimiser groups, warm-up + cosine schedule, global grad clip, logit_scale clamp, gradient
@@ -104,8 +112,8 @@ class Trainer {
     double best_score = -1.0;
     double elapsed_s = 0.0;
   };
-  void save_state(const Position& pos, const nlohmann::json& best_metrics);
-  Position load_state(nlohmann::json* best_metrics);
+  void save_state(const Position& pos);
+  Position load_state();
   void write_results(const TrainSummary& summary, const Position& pos, double wall_s);
   /// Embeddings of one micro-batch, padded to the loader's batch size on a multi-process run
   /// (a missing or short batch: zero rows, marked invalid in `valid`).
@@ -132,7 +140,9 @@ class Trainer {
   double grad_scale_ = 1.0;   // 1 / emulate_world_size
   torch::Tensor amp_scale_;   // fp16 loss scale (device scalar)
   torch::Tensor amp_growth_;  // good steps since the scale last changed (device int32)
-  nlohmann::json best_json_;  // metrics of the best epoch so far (kept across resumes)
+  nlohmann::json best_json_;  // {"best", "best_official"} of the best epoch so far (kept across
+                              // resumes); null before the first evaluation
+  nlohmann::json best_by_metric_ = nlohmann::json::object();  // update_best_by_metric's record
   static std::atomic<bool> stop_requested_;
 };
 
