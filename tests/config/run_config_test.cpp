@@ -748,6 +748,7 @@ TEST(ShippedConfigs, OfficialCodeConfigsFollowTheOfficialCode) {
     EXPECT_EQ(c.train.optimizer, "bert_adam");
     EXPECT_EQ(c.train.master_weights, "fp16");
     EXPECT_EQ(c.train.seed, 0);
+    EXPECT_EQ(c.data.shuffle_seed, std::optional<int64_t>(0));
     EXPECT_EQ(c.train.emulate_world_size, 8);
     EXPECT_DOUBLE_EQ(c.train.grad_clip, 1.0);
     EXPECT_DOUBLE_EQ(c.train.max_grad_norm, 1.0);
