@@ -193,6 +193,29 @@ Field enum_field(std::string key, Get get, std::vector<std::pair<std::string, E>
           }};
 }
 
+/// An integer >= lo, or `auto` (stored as `auto_value`, which must be below lo).
+template <typename Get>
+Field auto_int_field(std::string key, Get get, int64_t lo, int64_t auto_value) {
+  return {key,
+          [get, lo, auto_value](RunConfig& c, const YAML::Node& n, const Where& w) {
+            if (n.IsScalar() && ascii_lower(n.Scalar()) == "auto") {
+              get(c) = auto_value;
+              return;
+            }
+            if (!n.IsScalar()) fail(w, fmt::format("expected auto or an integer, got {}", describe(n)));
+            const auto v = parse_int(n, w);
+            if (v < lo) fail(w, fmt::format("{} is out of range (expected auto or >= {})", v, lo));
+            get(c) = v;
+          },
+          [get, auto_value](YAML::Emitter& out, RunConfig& c) {
+            if (get(c) == auto_value) {
+              out << "auto";
+            } else {
+              out << static_cast<long long>(get(c));
+            }
+          }};
+}
+
 /// A list of integers >= lo; a single integer is a one-element list, an empty value an empty one.
 template <typename Get>
 Field int_list_field(std::string key, Get get, int64_t lo) {
@@ -440,6 +463,8 @@ const std::vector<Field>& fields() {
         string_field(KEY(train.output_dir)),
         int_field(KEY(train.log_every), 1),
         bool_field(KEY(train.save_every_epoch)),
+        auto_int_field(KEY(train.save_every_steps), 0, kAutoSaveInterval),
+        enum_field(KEY(train.on_nonfinite), named({NonfiniteAction::kStop, NonfiniteAction::kSkip})),
         int_field(KEY(train.emulate_world_size), 0),
         bool_field(KEY(train.grad_cache)),
         bool_field(KEY(train.deterministic)),
