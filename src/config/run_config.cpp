@@ -46,15 +46,15 @@ const std::string& scalar(const YAML::Node& n, const Where& w, const char* expec
   return n.Scalar();
 }
 
-int64_t parse_int(const YAML::Node& n, const Where& w) {
-  const auto& s = scalar(n, w, "an integer");
+int64_t parse_int(const YAML::Node& n, const Where& w, const char* expected = "an integer") {
+  const auto& s = scalar(n, w, expected);
   const char* b = s.data();
   const char* e = s.data() + s.size();
   if (b != e && *b == '+') ++b;
   int64_t v = 0;
   const auto [ptr, ec] = std::from_chars(b, e, v);
   if (b == e || ec != std::errc() || ptr != e) {
-    fail(w, fmt::format("expected an integer, got '{}'", s));
+    fail(w, fmt::format("expected {}, got '{}'", expected, s));
   }
   return v;
 }
@@ -202,8 +202,7 @@ Field auto_int_field(std::string key, Get get, int64_t lo, int64_t auto_value) {
               get(c) = auto_value;
               return;
             }
-            if (!n.IsScalar()) fail(w, fmt::format("expected auto or an integer, got {}", describe(n)));
-            const auto v = parse_int(n, w);
+            const auto v = parse_int(n, w, "auto or an integer");
             if (v < lo) fail(w, fmt::format("{} is out of range (expected auto or >= {})", v, lo));
             get(c) = v;
           },

@@ -22,8 +22,8 @@ enum class Action { kKillDuringWrite, kEnospc, kReadonly, kNonfiniteLoss };
 struct Entry {
   Action action;
   int64_t n = 1;
-  std::string file;  // empty: any file
-  int64_t seen = 0;  // matching writes opened so far
+  std::string file;               // empty: any file
+  int64_t seen = 0;               // matching writes opened so far
   std::optional<fs::path> armed;  // the write this entry acts on, once it has been opened
 };
 
@@ -65,7 +65,8 @@ std::vector<Entry> parse(std::string_view spec) {
       const std::string count = item.substr(colon + 1);
       char* stop = nullptr;
       e.n = std::strtoll(count.c_str(), &stop, 10);
-      if (count.empty() || *stop != '\0' || e.n < 1) throw bad(fmt::format("'{}' is not a count >= 1", count));
+      if (count.empty() || *stop != '\0' || e.n < 1)
+        throw bad(fmt::format("'{}' is not a count >= 1", count));
     }
     if (name == "kill_during_write") {
       e.action = Action::kKillDuringWrite;

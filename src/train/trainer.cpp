@@ -487,7 +487,7 @@ TrainSummary Trainer::run(bool resume) {
     // The log holds exactly the records up to the state resumed from: the steps redone after it
     // are logged once, and a fresh run does not continue an earlier attempt's log.
     const auto file = options_.run_dir / "metrics.jsonl";
-    rewind_metrics_log(file, !resume                ? std::optional<uint64_t>(0)
+    rewind_metrics_log(file, !resume                  ? std::optional<uint64_t>(0)
                              : pos.metrics_bytes >= 0 ? std::optional<uint64_t>(pos.metrics_bytes)
                                                       : std::nullopt);
     log = std::make_unique<MetricsLog>(file);
@@ -600,9 +600,10 @@ TrainSummary Trainer::run(bool resume) {
                                   state_path(options_.run_dir).string(), saved_step_,
                                   options_.run_dir.string())));
           }
-          spdlog::warn("epoch {} step {}: non-finite training loss {} / gradient norm {}, update "
-                       "dropped (train.on_nonfinite: skip)",
-                       epoch + 1, pos.step + 1, loss_value, grad_norm);
+          spdlog::warn(
+              "epoch {} step {}: non-finite training loss {} / gradient norm {}, update "
+              "dropped (train.on_nonfinite: skip)",
+              epoch + 1, pos.step + 1, loss_value, grad_norm);
           finite = false;
         } else {
           optimizer_->step();

@@ -273,7 +273,7 @@ TEST(RunConfig, OutOfRangeValuesAreErrors) {
   EXPECT_ERROR_CONTAINS(load_run_config(f, {"train.save_every_steps=-1"}),
                         "train.save_every_steps: -1 is out of range (expected auto or >= 0)");
   EXPECT_ERROR_CONTAINS(load_run_config(f, {"train.save_every_steps=often"}),
-                        "train.save_every_steps: expected an integer, got 'often'");
+                        "train.save_every_steps: expected auto or an integer, got 'often'");
   EXPECT_EQ(load_run_config(f).train.save_every_steps, kAutoSaveInterval);
   EXPECT_EQ(load_run_config(f, {"train.save_every_steps=0"}).train.save_every_steps, 0);
   EXPECT_EQ(load_run_config(f, {"train.save_every_steps=AUTO"}).train.save_every_steps,

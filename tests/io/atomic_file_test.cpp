@@ -84,8 +84,9 @@ TEST(AtomicFile, FullDiskIsOneErrorNamingTheFileAndKeepsTheOldContent) {
   write_text_atomically(target, "previous checkpoint");
   detail::set_fault_injection("enospc");
   EXPECT_ERROR_CONTAINS(write_text_atomically(target, "next checkpoint"),
-                        target.string() + ": write failed (No space left on device); the file "
-                                          "on disk is unchanged");
+                        target.string() +
+                            ": write failed (No space left on device); the file "
+                            "on disk is unchanged");
   EXPECT_EQ(read_text(target), "previous checkpoint");
   EXPECT_TRUE(temp_files(dir).empty()) << "the partial temp file is removed";
   // The entry fired once: the next write goes through.

@@ -153,7 +153,8 @@ TEST(TrainCrash, KilledAtAnyMomentResumesToTheWeightsOfAnUninterruptedRun) {
   // SIGKILL at random moments: after a random step, plus up to a step's time more (inside a
   // step, a state write, an evaluation). MVA_CRASH_TEST_SEED repeats a failing draw.
   const char* seed_env = std::getenv("MVA_CRASH_TEST_SEED");
-  const unsigned seed = seed_env ? static_cast<unsigned>(std::atoi(seed_env)) : std::random_device{}();
+  const unsigned seed =
+      seed_env ? static_cast<unsigned>(std::atoi(seed_env)) : std::random_device{}();
   SCOPED_TRACE("MVA_CRASH_TEST_SEED=" + std::to_string(seed));
   std::mt19937 rng(seed);
   for (int round = 0; round < 2; ++round) {
