@@ -327,7 +327,10 @@ void Trainer::save_state(const Position& pos, const nlohmann::json& best_metrics
                          {"total_steps", optimizer_->total_steps()},
                          {"epochs", options_.epochs},
                          {"best_metrics", best_metrics}};
-  fs::create_directories(state_path(options_.run_dir).parent_path());
+  // A new folder's own entry must be durable too, or a power cut could lose the whole folder.
+  if (fs::create_directories(state_path(options_.run_dir).parent_path())) {
+    sync_directory(options_.run_dir);
+  }
   write_safetensors(state_path(options_.run_dir), tensors,
                     {{"mvadapter.train_state", meta.dump()}, {"config", options_.config_yaml}});
   saved_step_ = pos.step;
@@ -444,7 +447,7 @@ TrainSummary Trainer::run(bool resume) {
   const bool main = is_main();
   const bool distributed = options_.group != nullptr;
   if (main) {
-    fs::create_directories(options_.run_dir / "checkpoints");
+    if (fs::create_directories(options_.run_dir / "checkpoints")) sync_directory(options_.run_dir);
     // What writers killed mid-write left behind (their targets are intact).
     for (const auto& dir : {options_.run_dir, options_.run_dir / "checkpoints",
                             state_path(options_.run_dir).parent_path()}) {
