@@ -232,7 +232,9 @@ TEST(TrainCrash, NonfiniteLossStopsAtItsStepAndKeepsTheLastGoodState) {
   EXPECT_EQ(state_meta(run)["step"].get<int64_t>(), 4);
   EXPECT_EQ(last_step(run / "metrics.jsonl"), 4) << "step 5 never completed";
   for (const auto& [name, t] : read_safetensors(run / "state/train_state.safetensors").tensors) {
-    if (t.is_floating_point()) EXPECT_TRUE(torch::isfinite(t).all().item<bool>()) << name;
+    if (t.is_floating_point()) {
+      EXPECT_TRUE(torch::isfinite(t).all().item<bool>()) << name;
+    }
   }
   // The good state continues.
   ASSERT_EQ(resume(run, &out), 0) << out;
