@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <thread>
 
@@ -49,6 +50,11 @@ std::vector<nlohmann::json> read_records(const fs::path& p) {
     }
   }
   return out;
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 int64_t last_step(const fs::path& metrics) {
@@ -116,7 +122,7 @@ void expect_same_run(const fs::path& got, const fs::path& want) {
 }
 
 // Starts `train` into `run`, kills it with SIGKILL `delay` after metrics.jsonl shows step
-// `kill_step`, and returns the wait status.
+// `kill_step`, and returns the wait status (-1 when it ended before).
 int kill_at_step(const test::TrainSetup& s, const fs::path& run, int64_t kill_step,
                  std::chrono::milliseconds delay) {
   const fs::path log = run.string() + ".out";
@@ -136,6 +142,7 @@ int kill_at_step(const test::TrainSetup& s, const fs::path& run, int64_t kill_st
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   std::this_thread::sleep_for(delay);
+  if (waitpid(pid, nullptr, WNOHANG) == pid) return -1;
   kill(pid, SIGKILL);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -160,12 +167,19 @@ TEST(TrainCrash, KilledAtAnyMomentResumesToTheWeightsOfAnUninterruptedRun) {
   for (int round = 0; round < 2; ++round) {
     // From step 3 on, the state of step 2 is on disk; after step 10 the run may end first.
     const int64_t step = std::uniform_int_distribution<int64_t>(3, kSteps - 2)(rng);
-    const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 150)(rng));
+    auto delay = std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 300)(rng));
+    fs::path run = s.dir / fmt::format("random_{}", round);
+    int status = kill_at_step(s, run, step, delay);
+    if (status == -1) {
+      // A machine fast enough to finish within the delay: kill right after the step instead.
+      delay = std::chrono::milliseconds(0);
+      run += "_again";
+      status = kill_at_step(s, run, step, delay);
+    }
     SCOPED_TRACE(fmt::format("killed {} ms after step {}", delay.count(), step));
-    const fs::path run = s.dir / fmt::format("random_{}", round);
-    const int status = kill_at_step(s, run, step, delay);
     ASSERT_TRUE(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-        << "the run was not killed (status " << status << ")";
+        << "the run was not killed (status " << status << "); its output:\n"
+        << read_text(run.string() + ".out");
     EXPECT_GE(state_meta(run)["step"].get<int64_t>(), 2) << "the last state is loadable";
     ASSERT_EQ(resume(run, &out), 0) << out;
     expect_same_run(run, ref);
