@@ -88,11 +88,12 @@ void run_training(const TrainInvocation& inv) {
       given.train.output_dir = cfg.train.output_dir;
       given.name = cfg.name;
       auto diff = config_differences(cfg, given);
-      // The device and how ranks talk may change between sessions; everything else shapes the
-      // result.
+      // The device, how ranks talk and how often the state is saved may change between
+      // sessions; everything else shapes the result.
       diff.erase(std::remove_if(diff.begin(), diff.end(),
                                 [](const std::string& k) {
-                                  return k == "train.device" || k.rfind("dist.", 0) == 0;
+                                  return k == "train.device" || k == "train.save_every_steps" ||
+                                         k.rfind("dist.", 0) == 0;
                                 }),
                  diff.end());
       if (!diff.empty()) {

@@ -46,15 +46,15 @@ const std::string& scalar(const YAML::Node& n, const Where& w, const char* expec
   return n.Scalar();
 }
 
-int64_t parse_int(const YAML::Node& n, const Where& w) {
-  const auto& s = scalar(n, w, "an integer");
+int64_t parse_int(const YAML::Node& n, const Where& w, const char* expected = "an integer") {
+  const auto& s = scalar(n, w, expected);
   const char* b = s.data();
   const char* e = s.data() + s.size();
   if (b != e && *b == '+') ++b;
   int64_t v = 0;
   const auto [ptr, ec] = std::from_chars(b, e, v);
   if (b == e || ec != std::errc() || ptr != e) {
-    fail(w, fmt::format("expected an integer, got '{}'", s));
+    fail(w, fmt::format("expected {}, got '{}'", expected, s));
   }
   return v;
 }
@@ -212,6 +212,28 @@ Field enum_field(std::string key, Get get, std::vector<std::pair<std::string, E>
               }
             }
             throw Error("to_yaml: an enumeration value has no name");
+          }};
+}
+
+/// An integer >= lo, or `auto` (stored as `auto_value`, which must be below lo).
+template <typename Get>
+Field auto_int_field(std::string key, Get get, int64_t lo, int64_t auto_value) {
+  return {key,
+          [get, lo, auto_value](RunConfig& c, const YAML::Node& n, const Where& w) {
+            if (n.IsScalar() && ascii_lower(n.Scalar()) == "auto") {
+              get(c) = auto_value;
+              return;
+            }
+            const auto v = parse_int(n, w, "auto or an integer");
+            if (v < lo) fail(w, fmt::format("{} is out of range (expected auto or >= {})", v, lo));
+            get(c) = v;
+          },
+          [get, auto_value](YAML::Emitter& out, RunConfig& c) {
+            if (get(c) == auto_value) {
+              out << "auto";
+            } else {
+              out << static_cast<long long>(get(c));
+            }
           }};
 }
 
@@ -466,6 +488,8 @@ const std::vector<Field>& fields() {
         string_field(KEY(train.output_dir)),
         int_field(KEY(train.log_every), 1),
         bool_field(KEY(train.save_every_epoch)),
+        auto_int_field(KEY(train.save_every_steps), 0, kAutoSaveInterval),
+        enum_field(KEY(train.on_nonfinite), named({NonfiniteAction::kStop, NonfiniteAction::kSkip})),
         int_field(KEY(train.emulate_world_size), 0),
         bool_field(KEY(train.grad_cache)),
         bool_field(KEY(train.deterministic)),

@@ -106,6 +106,8 @@ TrainerOptions trainer_options(const RunConfig& cfg, const std::filesystem::path
   o.seed = static_cast<uint64_t>(t.seed);
   o.log_every = t.log_every;
   o.save_every_epoch = t.save_every_epoch;
+  o.save_every_steps = t.save_every_steps;
+  o.on_nonfinite = t.on_nonfinite;
   o.emulate_world_size = t.emulate_world_size;
   o.grad_cache = t.grad_cache;
   o.deterministic = t.deterministic;

@@ -1,5 +1,7 @@
 #include "mvadapter/train/run_report.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -52,6 +54,37 @@ void MetricsLog::append(const json& record) {
   if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0) {
     throw Error(fmt::format("{}: write failed ({})", path_.string(), std::strerror(errno)));
   }
+}
+
+uint64_t MetricsLog::sync() {
+  if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0) {
+    throw Error(fmt::format("{}: fsync failed ({})", path_.string(), std::strerror(errno)));
+  }
+  std::error_code ec;
+  const auto size = fs::file_size(path_, ec);
+  if (ec) throw Error(fmt::format("{}: cannot read its size ({})", path_.string(), ec.message()));
+  return size;
+}
+
+void rewind_metrics_log(const fs::path& file, std::optional<uint64_t> bytes) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return;
+  uint64_t keep = fs::file_size(file, ec);
+  if (ec) throw Error(fmt::format("{}: cannot read its size ({})", file.string(), ec.message()));
+  if (bytes && *bytes < keep) keep = *bytes;
+  // Back to the end of the last whole line.
+  {
+    std::ifstream in(file, std::ios::binary);
+    std::string text(keep, '\0');
+    if (!in.read(text.data(), static_cast<std::streamsize>(keep))) {
+      throw Error(fmt::format("{}: read failed", file.string()));
+    }
+    const auto last = text.rfind('\n');
+    keep = last == std::string::npos ? 0 : last + 1;
+  }
+  if (keep == fs::file_size(file, ec)) return;
+  fs::resize_file(file, keep, ec);
+  if (ec) throw Error(fmt::format("{}: cannot truncate it ({})", file.string(), ec.message()));
 }
 
 namespace {

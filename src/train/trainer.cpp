@@ -4,6 +4,7 @@
 #include <cmath>
 #include <ctime>
 #include <fstream>
+#include <limits>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -13,6 +14,7 @@
 #include "mvadapter/core/progress.h"
 #include "mvadapter/dist/gather.h"
 #include "mvadapter/io/atomic_file.h"
+#include "mvadapter/io/fault_inject.h"
 #include "mvadapter/io/safetensors.h"
 #include "mvadapter/model/adapter_checkpoint.h"
 #include "mvadapter/train/run_report.h"
@@ -63,6 +65,18 @@ void update_best_by_metric(nlohmann::json& best, int64_t epoch, const RetrievalM
       best[name] = {{"epoch", epoch}, {"value", value}};
     }
   }
+
+std::string to_string(NonfiniteAction action) {
+  return action == NonfiniteAction::kSkip ? "skip" : "stop";
+}
+
+int64_t auto_save_interval(int64_t steps_per_epoch) {
+  // A state save costs about as much as a few steps (the adapters and two Adam moments), so four
+  // per epoch cost little; under 100 steps the epoch-end save alone is frequent enough.
+  constexpr int64_t kMinSteps = 100;
+  constexpr int64_t kSavesPerEpoch = 4;
+  if (steps_per_epoch < kMinSteps) return 0;
+  return (steps_per_epoch + kSavesPerEpoch - 1) / kSavesPerEpoch;
 }
 
 void Trainer::request_stop() {
@@ -85,6 +99,9 @@ Trainer::Trainer(RetrievalModel model, VideoLoader& train_loader, Evaluator* eva
   if (options_.run_dir.empty()) throw Error("Trainer: run_dir is empty");
   if (options_.grad_accum < 1) throw Error("train.grad_accum: must be >= 1");
   if (options_.epochs < 0) throw Error("train.epochs: must be >= 0");
+  if (options_.save_every_steps < kAutoSaveInterval) {
+    throw Error("train.save_every_steps: must be auto or >= 0");
+  }
   if (loader_.options().mode == LoaderMode::kVideos) {
     throw Error(
         "Trainer: the training loader must yield captions (mode captions or video_caption)");
@@ -129,6 +146,11 @@ int64_t Trainer::steps_per_epoch() const {
   const int64_t bs = loader_.options().batch_size;
   const int64_t micro = loader_.options().drop_last ? samples / bs : (samples + bs - 1) / bs;
   return (micro + options_.grad_accum - 1) / options_.grad_accum;
+}
+
+int64_t Trainer::save_interval() const {
+  return options_.save_every_steps == kAutoSaveInterval ? auto_save_interval(steps_per_epoch())
+                                                        : options_.save_every_steps;
 }
 
 bool Trainer::is_main() const {
@@ -316,13 +338,19 @@ void Trainer::save_state(const Position& pos) {
                          {"best_epoch", pos.best_epoch},
                          {"best_score", pos.best_score},
                          {"elapsed_s", pos.elapsed_s},
+                         {"skipped_steps", pos.skipped_steps},
+                         {"metrics_bytes", pos.metrics_bytes},
                          {"total_steps", optimizer_->total_steps()},
                          {"epochs", options_.epochs},
                          {"best_results", best_json_},
                          {"best_by_metric", best_by_metric_}};
-  fs::create_directories(state_path(options_.run_dir).parent_path());
+  // A new folder's own entry must be durable too, or a power cut could lose the whole folder.
+  if (fs::create_directories(state_path(options_.run_dir).parent_path())) {
+    sync_directory(options_.run_dir);
+  }
   write_safetensors(state_path(options_.run_dir), tensors,
                     {{"mvadapter.train_state", meta.dump()}, {"config", options_.config_yaml}});
+  saved_step_ = pos.step;
 }
 
 Trainer::Position Trainer::load_state() {
@@ -406,6 +434,9 @@ Trainer::Position Trainer::load_state() {
     best_json_ = {{"best", meta["best_metrics"]}};
   }
   best_by_metric_ = meta.value("best_by_metric", nlohmann::json::object());
+  pos.skipped_steps = meta.value("skipped_steps", int64_t{0});
+  pos.metrics_bytes = meta.value("metrics_bytes", int64_t{-1});
+  saved_step_ = pos.step;
   return pos;
 }
 
@@ -420,6 +451,7 @@ void Trainer::write_results(const TrainSummary& s, const Position& pos, double w
   j["epochs"] = options_.epochs;
   j["epochs_done"] = s.epochs_done;
   j["steps"] = pos.step;
+  j["skipped_steps"] = pos.skipped_steps;
   j["finished"] = !s.interrupted;
   j["best_epoch"] = s.best_epoch;
   j["best"] = nullptr;
@@ -441,7 +473,12 @@ TrainSummary Trainer::run(bool resume) {
   const bool main = is_main();
   const bool distributed = options_.group != nullptr;
   if (main) {
-    fs::create_directories(options_.run_dir / "checkpoints");
+    if (fs::create_directories(options_.run_dir / "checkpoints")) sync_directory(options_.run_dir);
+    // What writers killed mid-write left behind (their targets are intact).
+    for (const auto& dir : {options_.run_dir, options_.run_dir / "checkpoints",
+                            state_path(options_.run_dir).parent_path()}) {
+      remove_stale_temp_files(dir);
+    }
     const auto config_path = options_.run_dir / "config.yaml";
     if (!options_.config_yaml.empty() && (!resume || !fs::exists(config_path))) {
       write_text_atomically(config_path, options_.config_yaml);
@@ -475,7 +512,15 @@ TrainSummary Trainer::run(bool resume) {
   const double elapsed_before = pos.elapsed_s;
 
   std::unique_ptr<MetricsLog> log;
-  if (main) log = std::make_unique<MetricsLog>(options_.run_dir / "metrics.jsonl");
+  if (main) {
+    // The log holds exactly the records up to the state resumed from: the steps redone after it
+    // are logged once, and a fresh run does not continue an earlier attempt's log.
+    const auto file = options_.run_dir / "metrics.jsonl";
+    rewind_metrics_log(file, !resume                  ? std::optional<uint64_t>(0)
+                             : pos.metrics_bytes >= 0 ? std::optional<uint64_t>(pos.metrics_bytes)
+                                                      : std::nullopt);
+    log = std::make_unique<MetricsLog>(file);
+  }
   const bool amp = options_.precision == Precision::kFp16;
   if (amp && !amp_scale_.defined()) {
     const auto on = torch::TensorOptions().device(options_.device);
@@ -488,9 +533,14 @@ TrainSummary Trainer::run(bool resume) {
   auto finish_state = [&](const Position& p) {
     Position q = p;
     q.elapsed_s = elapsed_before + seconds_since(t0);
+    if (log) q.metrics_bytes = static_cast<int64_t>(log->sync());
     if (main) save_state(q);
     summary.state_path = state_path(options_.run_dir);
   };
+  const int64_t save_every = optimizer_ ? save_interval() : 0;
+  if (main && save_every > 0) {
+    spdlog::info("training state saved every {} steps and at the end of each epoch", save_every);
+  }
 
   // One metrics.jsonl line per evaluation; results.json + report.html after each epoch and at
   // the end.
@@ -538,9 +588,17 @@ TrainSummary Trainer::run(bool resume) {
 
     // One optimiser step over `micro`; returns whether the run stops after it.
     auto take_step = [&]() -> bool {
-      const auto loss = options_.grad_cache ? accumulate_cached(micro) : accumulate(micro);
+      auto loss = options_.grad_cache ? accumulate_cached(micro) : accumulate(micro);
       const bool stop = reduce_gradients(stop_requested_.load());
       const auto params = optimizer_->parameters();
+      if (detail::nonfinite_loss_injected(pos.step + 1)) {
+        torch::NoGradGuard no_grad;
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        loss = loss * nan;
+        for (const auto& p : params) {
+          if (p.grad().defined()) p.grad().fill_(nan);
+        }
+      }
       bool finite = true;
       if (amp) {
         std::vector<torch::Tensor> grads;
@@ -554,24 +612,48 @@ TrainSummary Trainer::run(bool resume) {
       }
       if (finite) {
         grad_norm = clip_grad_norm(params, options_.grad_clip);
-        if (!std::isfinite(grad_norm)) {
-          throw Error(
-              fmt::format("epoch {} step {}: the training loss is {} (lower train.lr, or "
-                          "use precision fp32)",
-                          epoch + 1, pos.step + 1, loss.item<double>()));
+        // After the gradient norm's synchronisation the loss is ready: reading it costs no wait.
+        const double loss_value = loss.item<double>();
+        if (!std::isfinite(grad_norm) || !std::isfinite(loss_value)) {
+          // The gradients are all-reduced and the loss is the global batch's, so every rank
+          // takes this branch at the same step.
+          if (options_.on_nonfinite == NonfiniteAction::kStop) {
+            throw Error(fmt::format(
+                "epoch {} step {}: non-finite training loss {} / gradient norm {}; the update was "
+                "not applied and the run stops. {} Lower train.lr, or set train.on_nonfinite: "
+                "skip to drop such steps.",
+                epoch + 1, pos.step + 1, loss_value, grad_norm,
+                saved_step_ < 0
+                    ? std::string("No training state was saved yet.")
+                    : fmt::format("The last good training state is {} (step {}); continue it "
+                                  "with --resume {}.",
+                                  state_path(options_.run_dir).string(), saved_step_,
+                                  options_.run_dir.string())));
+          }
+          spdlog::warn(
+              "epoch {} step {}: non-finite training loss {} / gradient norm {}, update "
+              "dropped (train.on_nonfinite: skip)",
+              epoch + 1, pos.step + 1, loss_value, grad_norm);
+          finite = false;
+        } else {
+          optimizer_->step();
+          clamp_logit_scale(*model_);
         }
-        optimizer_->step();
-        clamp_logit_scale(*model_);
       } else {
         spdlog::warn("fp16: non-finite gradients, step skipped, loss scale now {}",
                      amp_scale_.item<double>());
       }
       optimizer_->zero_grad();
-      epoch_loss += loss;
-      window_loss += loss;
-      const int64_t terms = options_.grad_cache ? 1 : static_cast<int64_t>(micro.size());
-      epoch_terms += terms;
-      window_terms += terms;
+      // Logged losses are those of the steps that updated the weights.
+      if (finite) {
+        epoch_loss += loss;
+        window_loss += loss;
+        const int64_t terms = options_.grad_cache ? 1 : static_cast<int64_t>(micro.size());
+        epoch_terms += terms;
+        window_terms += terms;
+      } else {
+        ++pos.skipped_steps;
+      }
       micro.clear();
       ++pos.step;
       ++window_steps;
@@ -588,8 +670,11 @@ TrainSummary Trainer::run(bool resume) {
             {"clip_lr", optimizer_->lr_of(ParamGroup::kClipNoDecay)},
             {"logit_scale", model_->clip->logit_scale.exp().item<double>()},
             {"grad_norm", grad_norm},
+            {"skipped_steps", pos.skipped_steps},
             {"time_s", elapsed_before + seconds_since(t0)},
         };
+        // A window of skipped steps only has no loss (JSON null).
+        if (window_terms == 0) line["loss"] = nullptr;
         if (log) log->append(line);
         spdlog::debug("epoch {} step {}: loss {:.4f}, {:.1f} samples/s", epoch + 1, pos.step, mean,
                       static_cast<double>(window_micro * micro_size * world()) /
@@ -619,7 +704,8 @@ TrainSummary Trainer::run(bool resume) {
       ++epoch_micro;
       ++window_micro;
       progress.update(loader_.position());
-      if (static_cast<int64_t>(micro.size()) == options_.grad_accum && take_step()) {
+      if (static_cast<int64_t>(micro.size()) != options_.grad_accum) continue;
+      if (take_step()) {
         progress.finish();
         pos.epoch = epoch;
         pos.sample = loader_.position() * world();
@@ -627,12 +713,21 @@ TrainSummary Trainer::run(bool resume) {
         summary.interrupted = true;
         summary.epochs_done = epoch;
         summary.steps = pos.step;
+        summary.skipped_steps = pos.skipped_steps;
         if (main) {
           spdlog::warn("interrupted: training state saved to {} (resume with --resume {})",
                        summary.state_path.string(), options_.run_dir.string());
         }
         if (main) write_results(summary, pos, elapsed_before + seconds_since(t0));
         return summary;
+      }
+      // Mid-epoch state, unless this was the epoch's last step (the epoch end saves it anyway).
+      const int64_t left = samples_epoch - loader_.position();
+      if (save_every > 0 && pos.step % save_every == 0 &&
+          left >= (loader_.options().drop_last ? micro_size : 1)) {
+        pos.epoch = epoch;
+        pos.sample = loader_.position() * world();
+        finish_state(pos);
       }
     }
     if (!micro.empty()) take_step();
@@ -681,6 +776,7 @@ TrainSummary Trainer::run(bool resume) {
     finish_state(pos);
     summary.epochs_done = epoch + 1;
     summary.steps = pos.step;
+    summary.skipped_steps = pos.skipped_steps;
     publish();
     // Every rank must take the same decision: on one process the flag, on several the ranks agree
     // through a collective.
@@ -722,6 +818,7 @@ TrainSummary Trainer::run(bool resume) {
   }
   summary.epochs_done = pos.epoch;
   summary.steps = pos.step;
+  summary.skipped_steps = pos.skipped_steps;
   publish();
   return summary;
 }

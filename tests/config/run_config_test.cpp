@@ -271,6 +271,14 @@ TEST(RunConfig, OutOfRangeValuesAreErrors) {
   EXPECT_ERROR_CONTAINS(load_run_config(f, {"train.device=gpu"}),
                         "train.device: 'gpu' is not a device (expected cpu, cuda or cuda:N)");
   EXPECT_EQ(load_run_config(f, {"train.device=cuda:1"}).train.device, "cuda:1");
+  EXPECT_ERROR_CONTAINS(load_run_config(f, {"train.save_every_steps=-1"}),
+                        "train.save_every_steps: -1 is out of range (expected auto or >= 0)");
+  EXPECT_ERROR_CONTAINS(load_run_config(f, {"train.save_every_steps=often"}),
+                        "train.save_every_steps: expected auto or an integer, got 'often'");
+  EXPECT_EQ(load_run_config(f).train.save_every_steps, kAutoSaveInterval);
+  EXPECT_EQ(load_run_config(f, {"train.save_every_steps=0"}).train.save_every_steps, 0);
+  EXPECT_EQ(load_run_config(f, {"train.save_every_steps=AUTO"}).train.save_every_steps,
+            kAutoSaveInterval);
 }
 
 TEST(RunConfig, EnumErrorsListTheChoices) {
@@ -295,6 +303,8 @@ TEST(RunConfig, EnumErrorsListTheChoices) {
                         "'x' is not one of: c, p, cp");
   EXPECT_ERROR_CONTAINS(load_run_config(g, {"train.optimizer=sgd"}),
                         "'sgd' is not one of: adamw, bert_adam");
+  EXPECT_ERROR_CONTAINS(load_run_config(g, {"train.on_nonfinite=ignore"}),
+                        "train.on_nonfinite: 'ignore' is not one of: stop, skip");
   EXPECT_ERROR_CONTAINS(load_run_config(g, {"model.arch=ViT-H/14"}),
                         "model.arch: 'ViT-H/14' is not one of: ViT-B/32, ViT-B/16, ViT-L/14");
   EXPECT_ERROR_CONTAINS(load_run_config(g, {"data.test_split=dev"}),
@@ -447,6 +457,8 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
                                "train.output_dir=out/x",
                                "train.log_every=1",
                                "train.save_every_epoch=no",
+                               "train.save_every_steps=250",
+                               "train.on_nonfinite=skip",
                                "eval.batch_size=5",
                                "eval.convention=official",
                                "eval.dsl=yes",
@@ -500,6 +512,8 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
   EXPECT_EQ(b.train.device, "cuda:0");
   EXPECT_EQ(b.train.output_dir, fs::path("out/x"));
   EXPECT_FALSE(b.train.save_every_epoch);
+  EXPECT_EQ(b.train.save_every_steps, 250);
+  EXPECT_EQ(b.train.on_nonfinite, NonfiniteAction::kSkip);
   EXPECT_EQ(b.eval.convention, RankConvention::kOfficial);
   EXPECT_TRUE(b.eval.dsl);
   EXPECT_EQ(b.eval.chunk, 17);
@@ -516,7 +530,7 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
     }
     EXPECT_TRUE(n.IsDefined() && !n.IsNull()) << key << " missing from\n" << text;
   }
-  EXPECT_EQ(run_config_keys().size(), 84u);
+  EXPECT_EQ(run_config_keys().size(), 86u);
 }
 
 TEST(RunConfig, ShuffleSeedIsOptionalAndRoundTripsUnset) {

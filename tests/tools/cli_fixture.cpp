@@ -1,6 +1,10 @@
 #include "cli_fixture.h"
 
 #include <algorithm>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <torch/torch.h>
 
@@ -49,6 +53,60 @@ std::string tiny_model_yaml(const std::filesystem::path& clip) {
          "  video: {mid_dim: 16, heads: 2, calibration_dim: 4}\n"
          "  text: {mid_dim: 16, heads: 2}\n"
          "  tying: {mode: scale, layers: [1], factor_dim: 8}\n";
+}
+
+namespace {
+
+// Three captions per video to train on, one to test with.
+void write_dataset(const fs::path& dir) {
+  const auto files = fixture_clip_files();
+  std::ofstream train(dir / "train.jsonl"), test(dir / "test.jsonl");
+  for (size_t i = 0; i < files.size(); ++i) {
+    nlohmann::json t = {{"video", files[i]},
+                        {"captions",
+                         {fmt::format("clip {} of the set", i), fmt::format("video number {}", i),
+                          fmt::format("the {} th scene", i)}}};
+    train << t.dump() << "\n";
+    test << nlohmann::json({{"video", files[i]}, {"caption", fmt::format("video number {}", i)}})
+                .dump()
+         << "\n";
+  }
+}
+
+}  // namespace
+
+TrainSetup make_train_setup(const std::string& tag, int epochs, const std::string& train_extra) {
+  TrainSetup s;
+  s.dir = temp_dir(tag);
+  write_full_vocab_tiny_clip(s.dir / "clip.safetensors");
+  write_dataset(s.dir);
+  s.config = s.dir / "tiny.yaml";
+  std::ofstream(s.config) << fmt::format(
+      R"({model}data:
+  dataset: jsonl
+  root: {dir}
+  videos: {videos}
+  train_split: train.jsonl
+  test_split: test.jsonl
+  frames: 4
+  words: 8
+  size: 32
+  workers: 2
+train:
+  epochs: {epochs}
+  batch_size: 4
+  lr: 2.0e-3
+  warmup: 0.1
+  log_every: 1
+  threads: 1
+  output_dir: {dir}/run_a
+{extra}eval:
+  batch_size: 3
+)",
+      fmt::arg("model", tiny_model_yaml(s.dir / "clip.safetensors")),
+      fmt::arg("dir", s.dir.string()), fmt::arg("videos", fixture_path("video/videos").string()),
+      fmt::arg("epochs", epochs), fmt::arg("extra", train_extra));
+  return s;
 }
 
 }  // namespace mva::test

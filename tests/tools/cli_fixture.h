@@ -18,4 +18,16 @@ std::string tiny_model_yaml(const std::filesystem::path& clip);
 /// File names of the 8 real MSR-VTT fixture clips (tests/fixtures/video/videos), sorted.
 std::vector<std::string> fixture_clip_files();
 
+/// A training run on the fixture clips: its folder and config file.
+struct TrainSetup {
+  std::filesystem::path dir, config;
+};
+
+/// A fresh folder (temp_dir(tag)) with the full-vocabulary tiny CLIP, a JSONL dataset over the 8
+/// fixture clips (three training captions per video, one test caption) and `tiny.yaml`: `epochs`
+/// epochs of 6 optimiser steps (24 pairs, batch 4) on one thread, a metrics line per step, output
+/// in dir/run_a. `train_extra` is YAML appended to its train: section ("  key: value\n" lines).
+TrainSetup make_train_setup(const std::string& tag, int epochs = 2,
+                            const std::string& train_extra = "");
+
 }  // namespace mva::test

@@ -24,61 +24,6 @@ std::string cli() {
   return test::cli_binary().string();
 }
 
-// A JSONL dataset over the 8 real MSR-VTT fixture clips: three captions per video to train on,
-// one to test with.
-void write_dataset(const fs::path& dir) {
-  const auto files = test::fixture_clip_files();
-  std::ofstream train(dir / "train.jsonl"), test(dir / "test.jsonl");
-  for (size_t i = 0; i < files.size(); ++i) {
-    nlohmann::json t = {{"video", files[i]},
-                        {"captions",
-                         {fmt::format("clip {} of the set", i), fmt::format("video number {}", i),
-                          fmt::format("the {} th scene", i)}}};
-    train << t.dump() << "\n";
-    test << nlohmann::json({{"video", files[i]}, {"caption", fmt::format("video number {}", i)}})
-                .dump()
-         << "\n";
-  }
-}
-
-struct Setup {
-  fs::path dir, config;
-};
-
-Setup make_setup(const std::string& tag, int epochs = 2) {
-  Setup s;
-  s.dir = test::temp_dir(tag);
-  test::write_full_vocab_tiny_clip(s.dir / "clip.safetensors");
-  write_dataset(s.dir);
-  s.config = s.dir / "tiny.yaml";
-  std::ofstream(s.config) << fmt::format(
-      R"({model}data:
-  dataset: jsonl
-  root: {dir}
-  videos: {videos}
-  train_split: train.jsonl
-  test_split: test.jsonl
-  frames: 4
-  words: 8
-  size: 32
-  workers: 2
-train:
-  epochs: {epochs}
-  batch_size: 4
-  lr: 2.0e-3
-  warmup: 0.1
-  log_every: 1
-  threads: 1
-  output_dir: {dir}/run_a
-eval:
-  batch_size: 3
-)",
-      fmt::arg("model", test::tiny_model_yaml(s.dir / "clip.safetensors")),
-      fmt::arg("dir", s.dir.string()),
-      fmt::arg("videos", test::fixture_path("video/videos").string()), fmt::arg("epochs", epochs));
-  return s;
-}
-
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream in(p);
   return nlohmann::json::parse(in);
@@ -95,7 +40,7 @@ std::vector<nlohmann::json> read_lines(const fs::path& p) {
 
 TEST(TrainCli, TrainsEvaluatesAndResumesToTheSameWeights) {
   MVA_REQUIRE_VIDEO();
-  auto s = make_setup("train_e2e");
+  auto s = test::make_train_setup("train_e2e");
   std::string out;
   const std::string train = cli() + " train " + s.config.string() + " --quiet";
 
@@ -191,7 +136,7 @@ TEST(TrainCli, TrainsEvaluatesAndResumesToTheSameWeights) {
 }
 
 TEST(TrainCli, BadInputIsOneErrorLine) {
-  auto s = make_setup("train_bad");
+  auto s = test::make_train_setup("train_bad");
   const std::string train = cli() + " train " + s.config.string() + " --quiet";
   struct Case {
     std::string args, expect;
@@ -260,7 +205,7 @@ TEST(TrainCli, NprocRunsTheSameCommandAsRanks) {
 
 TEST(TrainCli, SigintSavesTheTrainingStateFirst) {
   MVA_REQUIRE_VIDEO();
-  auto s = make_setup("train_sigint", 200);
+  auto s = test::make_train_setup("train_sigint", 200);
   const fs::path log = s.dir / "out.txt";
   pid_t pid = fork();
   ASSERT_GE(pid, 0);

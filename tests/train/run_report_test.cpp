@@ -232,6 +232,43 @@ TEST(MetricsLog, AppendsLinesThatReadBackEqualAcrossReopening) {
   fs::remove_all(dir);
 }
 
+TEST(MetricsLog, RewindCutsBackToTheSyncedLengthAndDropsAPartialLine) {
+  const fs::path dir = test::temp_dir("metrics_rewind");
+  const fs::path file = dir / "metrics.jsonl";
+  const nlohmann::json a = {{"kind", "train"}, {"step", 1}};
+  const nlohmann::json b = {{"kind", "train"}, {"step", 2}};
+  uint64_t saved = 0;
+  {
+    MetricsLog log(file);
+    log.append(a);
+    saved = log.sync();  // the length a training state saved after step 1 records
+    EXPECT_EQ(saved, slurp(file).size());
+    log.append(b);
+  }
+  // A kill in the middle of the next line.
+  std::ofstream(file, std::ios::app) << R"({"kind":"tra)";
+  // Resumed from the state of step 1: steps 2 and up are redone, so their lines go.
+  rewind_metrics_log(file, saved);
+  EXPECT_EQ(read_metrics_log(file), std::vector<nlohmann::json>{a});
+
+  // A state without a recorded length: only the partial line goes.
+  {
+    MetricsLog log(file);
+    log.append(b);
+  }
+  std::ofstream(file, std::ios::app) << R"({"kind":"tra)";
+  rewind_metrics_log(file, std::nullopt);
+  EXPECT_EQ(read_metrics_log(file), (std::vector<nlohmann::json>{a, b}));
+  rewind_metrics_log(file, 1000000);  // longer than the file: nothing to cut
+  EXPECT_EQ(read_metrics_log(file).size(), 2u);
+  // A fresh run empties what an earlier attempt left; a missing file is fine.
+  rewind_metrics_log(file, 0);
+  EXPECT_EQ(slurp(file), "");
+  rewind_metrics_log(dir / "missing.jsonl", 0);
+  EXPECT_FALSE(fs::exists(dir / "missing.jsonl"));
+  fs::remove_all(dir);
+}
+
 TEST(HtmlEscape, ReplacesTheFiveSpecialCharacters) {
   EXPECT_EQ(html_escape("a<b>&\"'z"), "a&lt;b&gt;&amp;&quot;&#39;z");
   EXPECT_EQ(html_escape("plain"), "plain");

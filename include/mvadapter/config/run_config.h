@@ -13,6 +13,7 @@
 #include "mvadapter/data/video_loader.h"
 #include "mvadapter/eval/metrics.h"
 #include "mvadapter/model/retrieval_model.h"
+#include "mvadapter/train/trainer.h"
 
 namespace mva {
 
@@ -87,6 +88,12 @@ struct TrainSection {
   std::filesystem::path output_dir;  ///< "runs/<name>" unless set
   int64_t log_every = 10;            ///< steps between log lines / metrics.jsonl windows
   bool save_every_epoch = true;
+  /// Training-state saves inside an epoch: every N optimiser steps; 0 = at epoch ends only;
+  /// kAutoSaveInterval (`auto`) = four per epoch for epochs of 100 steps or more
+  /// (auto_save_interval).
+  int64_t save_every_steps = kAutoSaveInterval;
+  /// A NaN/Inf loss or gradient: stop the run (the last saved state is kept) or skip the step.
+  NonfiniteAction on_nonfinite = NonfiniteAction::kStop;
   /// Scale the gradient as the official code does on this many GPUs (its update is the global-batch
   /// gradient divided by W); 0 = the exact global-batch gradient (DESIGN.md §8).
   int64_t emulate_world_size = 0;

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,12 +24,23 @@ class MetricsLog {
   /// the record is not an object or the write fails.
   void append(const nlohmann::json& record);
 
+  /// Flushes and fsyncs the file; returns its size in bytes, the length a training state records
+  /// so that a resumed run can cut the log back to it (rewind_metrics_log).
+  uint64_t sync();
+
   const std::filesystem::path& path() const { return path_; }
 
  private:
   std::filesystem::path path_;
   std::FILE* file_ = nullptr;
 };
+
+/// Cuts `file` back to its first `bytes` bytes when it is longer, then drops a partial last line
+/// (one a kill cut short), so that a run resumed from a training state that saw `bytes` bytes of
+/// its log does not log the steps it redoes twice; `bytes` = nullopt only drops a partial line,
+/// 0 empties the file (a fresh run in a folder an earlier attempt left without a state). A
+/// missing file is no error; throws Error naming the file when it cannot be cut.
+void rewind_metrics_log(const std::filesystem::path& file, std::optional<uint64_t> bytes);
 
 /// Every record of a metrics.jsonl, in file order; blank lines are skipped. Throws Error naming
 /// the file and the line for a line that is not valid JSON or not an object, and for a file that

@@ -17,6 +17,24 @@
 
 namespace mva {
 
+/// What the training loop does with a step whose loss or gradient is NaN or infinite
+/// (`train.on_nonfinite`). The update is never applied.
+enum class NonfiniteAction {
+  kStop,  ///< stop the run with one error naming the step; the last saved state is the good one
+  kSkip,  ///< drop the step's update, count it (metrics.jsonl, results.json) and go on
+};
+
+/// "stop" or "skip": the one name table of NonfiniteAction (config keys, messages).
+std::string to_string(NonfiniteAction action);
+
+/// `train.save_every_steps: auto`.
+constexpr int64_t kAutoSaveInterval = -1;
+
+/// The interval `auto` stands for: four training-state saves per epoch (every
+/// ceil(steps_per_epoch / 4) steps) when an epoch has at least 100 optimiser steps, otherwise 0
+/// (at epoch ends only, which already bounds the loss to under 100 steps).
+int64_t auto_save_interval(int64_t steps_per_epoch);
+
 /// Everything the training loop needs besides the model and the data (the `train.*` keys).
 struct TrainerOptions {
   OptimizerOptions optimizer;
@@ -28,6 +46,11 @@ struct TrainerOptions {
   uint64_t seed = 42;
   int64_t log_every = 10;  ///< optimiser steps per metrics.jsonl "train" line
   bool save_every_epoch = true;
+  /// Also save the training state after every N-th optimiser step (counted over the run) inside
+  /// an epoch, so a killed run loses at most N steps; 0 = at epoch ends only; kAutoSaveInterval =
+  /// auto_save_interval(steps_per_epoch()). Rank 0 alone writes it.
+  int64_t save_every_steps = kAutoSaveInterval;
+  NonfiniteAction on_nonfinite = NonfiniteAction::kStop;
   bool eval_every_epoch = true;
   /// Stop (saving the training state) after this many epochs have completed in total, even if
   /// `epochs` is larger; 0 = run to the end. For time-sliced jobs and for resume tests.
@@ -61,6 +84,9 @@ struct TrainSummary {
   int64_t epochs_done = 0;         ///< epochs completed in total, including resumed ones
   int64_t steps = 0;               ///< optimiser steps in total
   std::vector<double> epoch_loss;  ///< mean training loss of each epoch run by this process
+  /// Steps whose update was dropped (non-finite values under on_nonfinite skip, or fp16 loss-scale
+  /// overflows), in total, including resumed sessions.
+  int64_t skipped_steps = 0;
   std::optional<EvalResult> final_eval;
   int64_t final_epoch = 0;                        ///< epochs done when final_eval was computed
   std::optional<RetrievalMetrics> best;           ///< the selected checkpoint's (eval.convention)
@@ -83,7 +109,10 @@ void update_best_by_metric(nlohmann::json& best, int64_t epoch, const RetrievalM
 /// Resuming (`resume = true`) restores the trainable weights, optimiser moments, step, schedule,
 /// RNG and loader position from run_dir/state/ and continues to the same result as a run that was
 /// never stopped. SIGINT (request_stop) ends the run at the next optimiser step after saving the
-/// training state.
+/// training state. Inside an epoch the state is also saved every save_interval() steps; every
+/// file is written atomically (io/atomic_file.h), so a kill -9 at any moment leaves the last
+/// state and checkpoints loadable. A non-finite loss or gradient stops the run or skips the step
+/// (options.on_nonfinite).
 class Trainer {
  public:
   /// `evaluator` may be null (no evaluation). The loader must be in a training mode.
@@ -102,6 +131,8 @@ class Trainer {
   static std::filesystem::path state_path(const std::filesystem::path& run_dir);
   /// Optimiser steps per epoch for this loader and accumulation.
   int64_t steps_per_epoch() const;
+  /// Steps between mid-epoch training-state saves (save_every_steps with auto resolved); 0 = none.
+  int64_t save_interval() const;
 
  private:
   struct Position {
@@ -111,7 +142,10 @@ class Trainer {
     int64_t best_epoch = 0;
     double best_score = -1.0;
     double elapsed_s = 0.0;
+    int64_t skipped_steps = 0;   // updates dropped (non-finite values)
+    int64_t metrics_bytes = -1;  // length of metrics.jsonl when the state was saved; -1 unknown
   };
+  /// Writes the training state (rank 0); `pos.metrics_bytes` is the synced length of the log.
   void save_state(const Position& pos);
   Position load_state();
   void write_results(const TrainSummary& summary, const Position& pos, double wall_s);
@@ -143,6 +177,7 @@ class Trainer {
   nlohmann::json best_json_;  // {"best", "best_official"} of the best epoch so far (kept across
                               // resumes); null before the first evaluation
   nlohmann::json best_by_metric_ = nlohmann::json::object();  // update_best_by_metric's record
+  int64_t saved_step_ = -1;   // the step of the training state on disk; -1 none yet
   static std::atomic<bool> stop_requested_;
 };
 
