@@ -513,7 +513,7 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
     }
     EXPECT_TRUE(n.IsDefined() && !n.IsNull()) << key << " missing from\n" << text;
   }
-  EXPECT_EQ(run_config_keys().size(), 80u);
+  EXPECT_EQ(run_config_keys().size(), 83u);
 }
 
 TEST(RunConfig, ParseFromTextUsesTheSourceName) {
