@@ -29,8 +29,10 @@ void add_verify_reference_command(CLI::App& app) {
     int threads = 0;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("DIR", o->dir,
-                  "folder laid out like tests/fixtures/mv_adapter_tiny or tests/fixtures/baselines/*")->required();
+  cmd->add_option(
+         "DIR", o->dir,
+         "folder laid out like tests/fixtures/mv_adapter_tiny or tests/fixtures/baselines/*")
+      ->required();
   cmd->add_option("--tolerance", o->tolerance, "largest relative error accepted")
       ->capture_default_str();
   cmd->add_option("--precision", o->precision, "fp64 (exact maths) or fp32 (the training path)")
@@ -42,7 +44,8 @@ void add_verify_reference_command(CLI::App& app) {
     if (is_baseline_fixture(o->dir)) {
       auto report = check_baseline_reference(o->dir, o->tolerance, o->precision);
       std::fputs(report.to_string().c_str(), stdout);
-      if (!report.ok()) throw Error(o->dir + ": differs from the reference (see the FAIL lines above)");
+      if (!report.ok())
+        throw Error(o->dir + ": differs from the reference (see the FAIL lines above)");
       return;
     }
     auto report = verify_reference(o->dir, o->tolerance, o->precision);

@@ -167,7 +167,8 @@ AdapterConfig AdapterConfig::from_official(const nlohmann::json& cfg, const std:
 }
 
 bool AdapterConfig::uses_cm_adapter() const {
-  return (video.enabled && video.type == "cm_adapter") || (text.enabled && text.type == "cm_adapter");
+  return (video.enabled && video.type == "cm_adapter") ||
+         (text.enabled && text.type == "cm_adapter");
 }
 
 void AdapterConfig::validate_cm_adapter(int64_t vision_width, int64_t text_width,

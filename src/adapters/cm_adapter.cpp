@@ -16,8 +16,7 @@ namespace {
 // The authors' adapter_init_std default (their README warns that smaller slows convergence).
 constexpr double kInitStd = 0.01;
 
-torch::Tensor weight(torch::nn::Module& owner, const std::string& name,
-                     torch::IntArrayRef shape) {
+torch::Tensor weight(torch::nn::Module& owner, const std::string& name, torch::IntArrayRef shape) {
   return owner.register_parameter(name, torch::empty(shape).normal_(0.0, kInitStd));
 }
 
@@ -85,9 +84,10 @@ CmAdapterTensors install_cm_adapters(torch::nn::Module& owner, TransformerImpl& 
        {std::tuple{&visual, sizes.vision_layers, sizes.vision_width, "vision"},
         std::tuple{&text, sizes.text_layers, sizes.text_width, "text"}}) {
     if (tower->layers() != layers || tower->block(0)->attn->width() != width) {
-      throw Error(fmt::format("cm_adapter: the {} tower has {} blocks of width {}, the sizes say {} "
-                              "of width {}",
-                              name, tower->layers(), tower->block(0)->attn->width(), layers, width));
+      throw Error(
+          fmt::format("cm_adapter: the {} tower has {} blocks of width {}, the sizes say {} "
+                      "of width {}",
+                      name, tower->layers(), tower->block(0)->attn->width(), layers, width));
     }
   }
   auto t = make_cm_adapter_tensors(owner, sizes);

@@ -21,8 +21,8 @@ TensorMap BaselineFixture::params() const {
 int64_t BaselineFixture::size(const std::string& key) const {
   const auto& sizes = meta.value("sizes", nlohmann::json::object());
   if (!sizes.contains(key) || !sizes.at(key).is_number_integer()) {
-    throw Error(fmt::format("{}: sizes.{}: missing or not an integer", (dir / "meta.json").string(),
-                            key));
+    throw Error(
+        fmt::format("{}: sizes.{}: missing or not an integer", (dir / "meta.json").string(), key));
   }
   return sizes.at(key).get<int64_t>();
 }
@@ -98,9 +98,10 @@ ReferenceReport check_baseline_reference(const std::filesystem::path& dir, doubl
   const auto fx = load_baseline_fixture(dir);
   if (fx.method == "cm_adapter") return check_cm_adapter_reference(fx, tolerance, precision);
   if (fx.method == "seqtransf") return check_seqtransf_reference(fx, tolerance, precision);
-  throw Error(fmt::format("{}: method '{}' has no reference check here (expected cm_adapter or "
-                          "seqtransf)",
-                          (dir / "meta.json").string(), fx.method));
+  throw Error(
+      fmt::format("{}: method '{}' has no reference check here (expected cm_adapter or "
+                  "seqtransf)",
+                  (dir / "meta.json").string(), fx.method));
 }
 
 }  // namespace mva

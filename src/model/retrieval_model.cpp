@@ -149,8 +149,8 @@ RetrievalModelImpl::RetrievalModelImpl(ClipModel clip_model, const RetrievalMode
     if (a.lora.on_tower(false)) install_lora(*clip->transformer, a.lora);
   }
   if (cfg_.head == VideoHead::kSeqTransf) {
-    head = register_module("head",
-                           SeqTransfHead(cc.embed_dim, cfg_.head_layers, cc.context_length));
+    head =
+        register_module("head", SeqTransfHead(cc.embed_dim, cfg_.head_layers, cc.context_length));
     // CLIP4Clip's from_pretrained: the head starts as CLIP's text position embedding and first
     // text blocks. Only possible when the text width is the embedding width (every released
     // CLIP); small test models keep CLIP4Clip's constructor init.

@@ -27,8 +27,9 @@ SeqTransfHeadImpl::SeqTransfHeadImpl(int64_t width, int64_t layers, int64_t posi
   }
   frame_position_embeddings =
       register_module("frame_position_embeddings", torch::nn::Embedding(positions, width));
-  transformer = register_module(
-      "transformerClip", Transformer(width, layers, std::max<int64_t>(1, width / 64), kLayerNormEps));
+  transformer =
+      register_module("transformerClip",
+                      Transformer(width, layers, std::max<int64_t>(1, width / 64), kLayerNormEps));
   // CLIP4Clip's init_weights before from_pretrained: Linear/Embedding N(0, 0.02), zero biases,
   // LayerNorm 1/0; the fused in_proj keeps nn.MultiheadAttention's xavier init.
   torch::NoGradGuard no_grad;

@@ -12,7 +12,7 @@ namespace mva {
 struct CmAdapterSizes {
   int64_t vision_width = 768, vision_layers = 12;
   int64_t text_width = 512, text_layers = 12;
-  int64_t mid_dim = 8;    ///< r, the bottleneck (the authors' `adapter_reduction_dims`)
+  int64_t mid_dim = 8;     ///< r, the bottleneck (the authors' `adapter_reduction_dims`)
   int64_t share_dim = 16;  ///< d_s, the shared up-projection channels (`adapter_share_dim`)
   bool relu = false;       ///< the authors' script asserts quick_gelu; relu for experiments
 };
