@@ -775,10 +775,10 @@ LoaderOptions train_loader_options(const RunConfig& cfg, int rank, int world_siz
   // number of processes.
   const int64_t parts = cfg.train.grad_accum * world_size;
   if (cfg.train.batch_size % parts != 0) {
-    throw Error(
-        fmt::format("train.batch_size: {} is the global batch and must divide into WORLD_SIZE x "
-                    "train.grad_accum = {} x {} equal micro-batches",
-                    cfg.train.batch_size, world_size, cfg.train.grad_accum));
+    throw Error(fmt::format(
+        "train.batch_size: {} is the global batch and must divide into WORLD_SIZE x "
+        "train.grad_accum = {} x {} equal micro-batches",
+        cfg.train.batch_size, world_size, cfg.train.grad_accum));
   }
   o.batch_size = cfg.train.batch_size / parts;
   o.rank = rank;
