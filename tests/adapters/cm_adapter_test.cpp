@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "mvadapter/adapters/adapter_config.h"
 #include "mvadapter/core/error.h"
 #include "test_support.h"
 

@@ -101,13 +101,16 @@ TEST(ParamsCli, BaselineConfigsPrintThePapersShare) {
 }
 
 TEST(VerifyReferenceCli, AcceptsBaselineFixturesInFp64AndFp32) {
-  for (const char* method : {"cm_adapter", "seqtransf"}) {
+  // seqtransf: 2e-5 for its loss and logit_scale gradient, one cancelling scalar that the
+  // fixture itself rounds at 6e-6 (tests/model/seqtransf_reference_test.cpp).
+  for (auto [method, tolerance] :
+       {std::pair{"cm_adapter", "1e-5"}, std::pair{"seqtransf", "2e-5"}}) {
     for (const char* precision : {"fp64", "fp32"}) {
       SCOPED_TRACE(std::string(method) + " " + precision);
       std::string out;
       int rc = test::run_command(
-          cli() + " verify-reference --threads 1 --tolerance 1e-5 --precision " + precision + " " +
-              test::fixture_path(std::string("baselines/") + method).string(),
+          cli() + " verify-reference --threads 1 --tolerance " + tolerance + " --precision " +
+              precision + " " + test::fixture_path(std::string("baselines/") + method).string(),
           &out);
       EXPECT_EQ(rc, 0) << out;
       EXPECT_NE(out.find("PASS"), std::string::npos) << out;
