@@ -167,12 +167,64 @@ AdapterConfig AdapterConfig::from_official(const nlohmann::json& cfg, const std:
   return c;
 }
 
+bool AdapterConfig::uses_cm_adapter() const {
+  return (video.enabled && video.type == "cm_adapter") ||
+         (text.enabled && text.type == "cm_adapter");
+}
+
+void AdapterConfig::validate_cm_adapter(int64_t vision_width, int64_t text_width,
+                                        int64_t vision_layers, int64_t text_layers) const {
+  // The authors' module: one adapter after the attention and one after the MLP of every block of
+  // both towers, one r for both (the shared up-projection is [d_s, r]).
+  for (const auto* b : {&video, &text}) {
+    const char* name = b == &video ? "video" : "text";
+    if (!b->enabled || b->type != "cm_adapter") {
+      throw Error(fmt::format(
+          "adapters.{}.type: the Cross-Modal Adapter needs type cm_adapter in both branches "
+          "(its up-projection is shared by the video and the text adapters)",
+          name));
+    }
+    if (!b->layers.empty()) {
+      throw Error(fmt::format(
+          "adapters.{}.layers: the Cross-Modal Adapter goes into every block (expected [])", name));
+    }
+    if (b->insertion != AdapterInsertion::kSeq) {
+      throw Error(fmt::format(
+          "adapters.{}.insertion: the Cross-Modal Adapter reads the sub-layer output (expected "
+          "seq)",
+          name));
+    }
+  }
+  if (video.mid_dim != text.mid_dim) {
+    throw Error(fmt::format(
+        "adapters.text.mid_dim: {} differs from adapters.video.mid_dim {} (the Cross-Modal "
+        "Adapter's shared up-projection reads the same r in both branches)",
+        text.mid_dim, video.mid_dim));
+  }
+  if (vision_layers > text_layers) {
+    throw Error(fmt::format(
+        "adapters.video.type: the Cross-Modal Adapter shares up-projections per text block, but "
+        "the vision tower has more blocks ({} > {})",
+        vision_layers, text_layers));
+  }
+  if (cm_share_dim < 0 || cm_share_dim > std::min(vision_width, text_width)) {
+    throw Error(fmt::format("adapters.cm_share_dim: {} (expected 0 to {}, the smaller width)",
+                            cm_share_dim, std::min(vision_width, text_width)));
+  }
+  if (tying.mode != TyingMode::kNone) {
+    throw Error(
+        "adapters.tying.mode: the Cross-Modal Adapter shares its own up-projection (expected "
+        "none)");
+  }
+}
+
 void AdapterConfig::validate(int64_t vision_width, int64_t text_width, int64_t vision_layers,
                              int64_t text_layers) const {
   auto check_branch = [](const BranchAdapterConfig& b, const char* name, int64_t layers) {
     if (!b.enabled) return;
-    if (b.type != "mv" && b.type != "bottleneck") {
-      throw Error(fmt::format("adapters.{}.type: '{}' (expected mv or bottleneck)", name, b.type));
+    if (b.type != "mv" && b.type != "bottleneck" && b.type != "cm_adapter") {
+      throw Error(fmt::format("adapters.{}.type: '{}' (expected mv, bottleneck or cm_adapter)",
+                              name, b.type));
     }
     if (b.mid_dim <= 0) throw Error(fmt::format("adapters.{}.mid_dim: must be positive", name));
     if (b.type == "mv" && (b.heads <= 0 || b.mid_dim % b.heads != 0)) {
@@ -204,6 +256,7 @@ void AdapterConfig::validate(int64_t vision_width, int64_t text_width, int64_t v
   };
   check_branch(video, "video", vision_layers);
   check_branch(text, "text", text_layers);
+  if (uses_cm_adapter()) validate_cm_adapter(vision_width, text_width, vision_layers, text_layers);
   if (lora.rank < 0) throw Error(fmt::format("adapters.lora.rank: {} is negative", lora.rank));
   if (lora.enabled()) {
     if (!(lora.alpha > 0)) {

@@ -92,17 +92,35 @@ void ClipMlpImpl::set_adapter(std::shared_ptr<MlpAdapterImpl> adapter, AdapterIn
   insertion_ = insertion;
 }
 
-ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t heads) {
+ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t heads,
+                                                       double ln_eps) {
   attn = register_module("attn", MultiheadAttention(width, heads));
-  ln_1 = register_module("ln_1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
+  ln_1 = register_module("ln_1",
+                         torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(ln_eps)));
   mlp = register_module("mlp", ClipMlp(width));
-  ln_2 = register_module("ln_2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
+  ln_2 = register_module("ln_2",
+                         torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(ln_eps)));
+}
+
+void ResidualAttentionBlockImpl::set_attn_adapter(std::shared_ptr<MlpAdapterImpl> adapter,
+                                                  AdapterInsertion insertion) {
+  if (attn_adapter_) throw Error("attn: an adapter is already installed in this block");
+  attn_adapter_ = register_module("attn_adapter", std::move(adapter));
+  attn_insertion_ = insertion;
 }
 
 torch::Tensor ResidualAttentionBlockImpl::forward(const torch::Tensor& x_in,
                                                   const torch::Tensor& mask,
                                                   const AdapterContext& ctx) {
-  auto x = x_in + attn(layer_norm_fp32(ln_1, x_in), mask);
+  auto ln_x = layer_norm_fp32(ln_1, x_in);
+  auto a = attn(ln_x, mask);
+  auto x = x_in + a;
+  if (attn_adapter_) {
+    const auto& in = attn_insertion_ == AdapterInsertion::kSeq   ? a
+                     : attn_insertion_ == AdapterInsertion::kPar ? x_in
+                                                                 : ln_x;
+    x = x + attn_adapter_->forward(in, ctx);
+  }
   auto y = layer_norm_fp32(ln_2, x);
   auto h = mlp(y);
   const auto& adapter = mlp->adapter();
@@ -119,9 +137,11 @@ torch::Tensor ResidualAttentionBlockImpl::forward(const torch::Tensor& x_in,
   return h + x;
 }
 
-TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads) {
+TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads, double ln_eps) {
   resblocks = register_module("resblocks", torch::nn::ModuleList());
-  for (int64_t i = 0; i < layers; ++i) resblocks->push_back(ResidualAttentionBlock(width, heads));
+  for (int64_t i = 0; i < layers; ++i) {
+    resblocks->push_back(ResidualAttentionBlock(width, heads, ln_eps));
+  }
 }
 
 ResidualAttentionBlock TransformerImpl::block(int64_t i) const {

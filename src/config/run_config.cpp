@@ -398,7 +398,7 @@ const std::vector<std::pair<std::string, OnError>> kOnErrorNames = {{"skip", OnE
 /// Every key, in to_yaml order (a section's keys are contiguous).
 const std::vector<Field>& fields() {
   static const std::vector<Field> kFields = [] {
-    const std::vector<std::string> kTypes = {"mv", "bottleneck"};
+    const std::vector<std::string> kTypes = {"mv", "bottleneck", "cm_adapter"};
     const std::vector<std::string> kActivations = {"quick_gelu", "relu"};
     const double kAny = -std::numeric_limits<double>::infinity();
     // clang-format off
@@ -410,6 +410,8 @@ const std::vector<Field>& fields() {
         enum_field(KEY(model.trainable), kTrainableNames),
         bool_field(KEY(model.train_clip_biases)),
         bool_field(KEY(model.use_adapters)),
+        enum_field(KEY(model.head), named({VideoHead::kMean, VideoHead::kSeqTransf})),
+        int_field(KEY(model.head_layers), 1),
 
         bool_field(KEY(adapters.video.enabled)),
         choice_field(KEY(adapters.video.type), kTypes),
@@ -447,6 +449,7 @@ const std::vector<Field>& fields() {
         num_field(KEY(adapters.lora.dropout), 0.0, false, 1.0, /*hi_open=*/true),
         choice_list_field(KEY(adapters.lora.targets), {"q", "k", "v", "o"}),
         choice_field(KEY(adapters.lora.towers), {"both", "video", "text"}),
+        int_field(KEY(adapters.cm_share_dim), 0),
 
         choice_field(KEY(data.dataset), dataset_formats()),
         string_field(KEY(data.root)),
@@ -799,6 +802,8 @@ RetrievalModelConfig to_retrieval_model_config(const RunConfig& cfg) {
   m.use_adapters = cfg.model.use_adapters;
   m.trainable = cfg.model.trainable;
   m.train_clip_biases = cfg.model.train_clip_biases;
+  m.head = cfg.model.head;
+  m.head_layers = cfg.model.head_layers;
   return m;
 }
 

@@ -71,11 +71,9 @@ TensorMap read_adapter_weights(const std::filesystem::path& path) {
 void load_adapter_weights(RetrievalModelImpl& model, const std::filesystem::path& path) {
   auto tensors = read_adapter_weights(path);
   StateLoadOptions opt;
-  // Only adapter tensors (LoRA's too) are required; CLIP tensors come from the backbone file.
-  opt.may_be_missing = [](const std::string& name) {
-    return name.find("adapter") == std::string::npos && name.find("prompt") == std::string::npos &&
-           name.find(".lora.") == std::string::npos;
-  };
+  // Only adapter tensors (LoRA's and the seqTransf head's too) are required; CLIP tensors come
+  // from the backbone file.
+  opt.may_be_missing = [](const std::string& name) { return !is_adapter_tensor(name); };
   load_module_state(model, tensors, path.string(), opt);
 }
 

@@ -7,9 +7,11 @@
 #include <regex>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include "mvadapter/adapters/bottleneck_adapter.h"
+#include "mvadapter/adapters/cm_adapter.h"
 #include "mvadapter/adapters/cross_modal_tying.h"
 #include "mvadapter/adapters/lora.h"
 #include "mvadapter/adapters/text_adapter.h"
@@ -18,6 +20,23 @@
 #include "mvadapter/core/tensor_format.h"
 
 namespace mva {
+
+VideoHead parse_video_head(const std::string& name, const std::string& field) {
+  for (auto h : {VideoHead::kMean, VideoHead::kSeqTransf}) {
+    if (name == to_string(h)) return h;
+  }
+  throw Error(fmt::format("{}: '{}' (expected mean or seqtransf)", field, name));
+}
+
+std::string to_string(VideoHead h) {
+  switch (h) {
+    case VideoHead::kMean:
+      return "mean";
+    case VideoHead::kSeqTransf:
+      return "seqtransf";
+  }
+  return "?";
+}
 
 TrainableSet parse_trainable_set(const std::string& name, const std::string& field) {
   if (name == "adapters") return TrainableSet::kAdapters;
@@ -33,11 +52,16 @@ bool contains(const std::string& s, const char* part) {
   return s.find(part) != std::string::npos;
 }
 
-// "lora" is ours (the official code has no LoRA): LoRA trains and decays as an adapter.
-bool is_adapter_name(const std::string& name) {
+}  // namespace
+
+// "lora" is ours (the official code has no LoRA): LoRA trains and decays as an adapter. So does
+// the seqTransf head (CLIP4Clip trains it at the full lr, CLIP at a fraction).
+bool is_adapter_tensor(const std::string& name) {
   return contains(name, "adapter") || contains(name, "prompt") || contains(name, "factor") ||
-         contains(name, "lora");
+         contains(name, "lora") || name.rfind("head.", 0) == 0;
 }
+
+namespace {
 
 std::shared_ptr<MlpAdapterImpl> make_adapter(bool video, int64_t width,
                                              const BranchAdapterConfig& b, const TyingConfig& t,
@@ -52,7 +76,7 @@ std::shared_ptr<MlpAdapterImpl> make_adapter(bool video, int64_t width,
 
 ParamGroup param_group_of(const std::string& name) {
   const bool no_decay = contains(name, "bias");
-  if (is_adapter_name(name))
+  if (is_adapter_tensor(name))
     return no_decay ? ParamGroup::kAdapterNoDecay : ParamGroup::kAdapterDecay;
   return no_decay ? ParamGroup::kClipNoDecay : ParamGroup::kClipDecay;
 }
@@ -61,7 +85,7 @@ std::vector<std::string> official_names(const std::string& name) {
   // Only CLIP's own blocks: an adapter's inner block keeps ln_1 and a fused in_proj officially.
   static const std::regex kBlock(R"(^(clip\.(?:visual\.)?transformer\.resblocks\.\d+\.)(.*)$)");
   std::smatch m;
-  if (is_adapter_name(name) || !std::regex_match(name, m, kBlock)) return {name};
+  if (is_adapter_tensor(name) || !std::regex_match(name, m, kBlock)) return {name};
   const std::string prefix = m[1], rest = m[2];
   if (rest == "ln_1.weight" || rest == "ln_1.bias") return {prefix + "attn.ln." + rest.substr(5)};
   if (rest == "ln_2.weight" || rest == "ln_2.bias") return {prefix + "mlp.ln." + rest.substr(5)};
@@ -103,12 +127,19 @@ RetrievalModelImpl::RetrievalModelImpl(ClipModel clip_model, const RetrievalMode
       const auto k = a.tying.tied_index(layer);
       return k < 0 ? torch::Tensor() : clip->prompt[static_cast<size_t>(k)];
     };
-    for (int64_t i = 0; i < cc.vision_layers; ++i) {
+    if (a.uses_cm_adapter()) {
+      // Registered on the CLIP, so the names are the authors' (`clip.visual_adapter_down_weight`).
+      install_cm_adapters(*clip, *clip->visual->transformer, *clip->transformer,
+                          CmAdapterSizes{cc.vision_width, cc.vision_layers, cc.transformer_width,
+                                         cc.transformer_layers, a.video.mid_dim, a.cm_share_dim,
+                                         a.video.activation == "relu"});
+    }
+    for (int64_t i = 0; i < cc.vision_layers && !a.uses_cm_adapter(); ++i) {
       if (!a.video.has_adapter(i)) continue;
       clip->visual->transformer->block(i)->mlp->set_adapter(
           make_adapter(true, cc.vision_width, a.video, a.tying, shared_for(i)), a.video.insertion);
     }
-    for (int64_t i = 0; i < cc.transformer_layers; ++i) {
+    for (int64_t i = 0; i < cc.transformer_layers && !a.uses_cm_adapter(); ++i) {
       if (!a.text.has_adapter(i)) continue;
       clip->transformer->block(i)->mlp->set_adapter(
           make_adapter(false, cc.transformer_width, a.text, a.tying, shared_for(i)),
@@ -117,9 +148,24 @@ RetrievalModelImpl::RetrievalModelImpl(ClipModel clip_model, const RetrievalMode
     if (a.lora.on_tower(true)) install_lora(*clip->visual->transformer, a.lora);
     if (a.lora.on_tower(false)) install_lora(*clip->transformer, a.lora);
   }
+  if (cfg_.head == VideoHead::kSeqTransf) {
+    head =
+        register_module("head", SeqTransfHead(cc.embed_dim, cfg_.head_layers, cc.context_length));
+    // CLIP4Clip's from_pretrained: the head starts as CLIP's text position embedding and first
+    // text blocks. Only possible when the text width is the embedding width (every released
+    // CLIP); small test models keep CLIP4Clip's constructor init.
+    if (head->can_init_from_clip(*clip)) {
+      head->init_from_clip(*clip);
+    } else {
+      spdlog::warn(
+          "seqtransf head: CLIP's text tower (width {}, {} layers) cannot seed a {}-layer head of "
+          "width {}; the head keeps CLIP4Clip's random init",
+          cc.transformer_width, cc.transformer_layers, cfg_.head_layers, cc.embed_dim);
+    }
+  }
   for (auto& p : named_parameters(true)) {
     const auto& name = p.key();
-    const bool adapter = is_adapter_name(name);
+    const bool adapter = is_adapter_tensor(name);
     const bool bias = contains(name, "bias");
     bool train = false;
     switch (cfg_.trainable) {
@@ -165,9 +211,15 @@ torch::Tensor RetrievalModelImpl::pool_frames(const torch::Tensor& frame_feature
   return v / v.norm(2, -1, true);
 }
 
+torch::Tensor RetrievalModelImpl::pool_video(const torch::Tensor& frame_features,
+                                             const torch::Tensor& frame_mask) {
+  if (!head) return pool_frames(frame_features, frame_mask);
+  return pool_frames(head->forward(frame_features, frame_mask), frame_mask);
+}
+
 torch::Tensor RetrievalModelImpl::embed_videos(const torch::Tensor& frames,
                                                const torch::Tensor& frame_mask) {
-  return pool_frames(encode_frames(frames, frame_mask), frame_mask);
+  return pool_video(encode_frames(frames, frame_mask), frame_mask);
 }
 
 torch::Tensor RetrievalModelImpl::embed_texts(const torch::Tensor& ids) {
@@ -241,7 +293,7 @@ ParamReport parameter_report(const RetrievalModelImpl& model) {
   for (const auto& p : model.named_parameters(true)) {
     const auto& name = p.key();
     const auto n = p.value().numel();
-    const bool adapter = is_adapter_name(name);
+    const bool adapter = is_adapter_tensor(name);
     if (adapter) {
       r.adapter_params += n;
     } else {
@@ -257,6 +309,10 @@ ParamReport parameter_report(const RetrievalModelImpl& model) {
       module = name.substr(0, lora + 6);
     } else if (contains(name, "prompt")) {
       module = "clip.prompt (shared tying factors)";
+    } else if (name.rfind("head.", 0) == 0) {
+      module = "head (seqTransf)";
+    } else if (is_adapter_tensor(name)) {
+      module = name;  // stacked per-slot tensors (Cross-Modal Adapter), one line each
     } else if (contains(name, "bias")) {
       module = name.rfind("clip.visual.", 0) == 0 ? "clip.visual biases" : "clip text biases";
     } else {

@@ -530,7 +530,7 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
     }
     EXPECT_TRUE(n.IsDefined() && !n.IsNull()) << key << " missing from\n" << text;
   }
-  EXPECT_EQ(run_config_keys().size(), 86u);
+  EXPECT_EQ(run_config_keys().size(), 89u);
 }
 
 TEST(RunConfig, ShuffleSeedIsOptionalAndRoundTripsUnset) {
@@ -842,6 +842,52 @@ TEST(ShippedConfigs, BaselinesAndAblationsChangeOnlyWhatTheyName) {
   }
   EXPECT_EQ(shipped("activitynet/lora_vit_b16.yaml").data.frames, 32);
   EXPECT_EQ(shipped("msvd/lora_vit_b16.yaml").train.epochs, 5);
+}
+
+TEST(ShippedConfigs, CmAdapterAndSeqTransfOnEveryDataset) {
+  for (const auto* ds : {"msrvtt", "msvd", "lsmdc", "didemo", "activitynet"}) {
+    auto cm = shipped(std::string(ds) + "/cm_adapter_vit_b16.yaml");
+    EXPECT_EQ(cm.data.dataset, ds);
+    EXPECT_EQ(cm.model.head, VideoHead::kMean) << ds;
+    EXPECT_TRUE(cm.model.train_clip_biases) << ds;  // as MV-Adapter's recipe
+    for (const auto* br : {&cm.adapters.video, &cm.adapters.text}) {
+      EXPECT_EQ(br->type, "cm_adapter") << ds;
+      EXPECT_EQ(br->mid_dim, 64) << ds;
+      EXPECT_TRUE(br->layers.empty()) << ds;
+    }
+    EXPECT_EQ(cm.adapters.cm_share_dim, 8) << ds;
+    EXPECT_EQ(cm.adapters.tying.mode, TyingMode::kNone) << ds;
+
+    auto st = shipped(std::string(ds) + "/seqtransf_vit_b16.yaml");
+    EXPECT_EQ(st.data.dataset, ds);
+    EXPECT_EQ(st.model.head, VideoHead::kSeqTransf) << ds;
+    EXPECT_EQ(st.model.head_layers, 4) << ds;
+    EXPECT_EQ(st.model.trainable, TrainableSet::kAdapters) << ds;
+    EXPECT_FALSE(st.model.train_clip_biases) << ds;  // frozen CLIP, as the paper's row
+    EXPECT_FALSE(st.adapters.video.enabled) << ds;
+    EXPECT_FALSE(st.adapters.text.enabled) << ds;
+    const auto m = to_retrieval_model_config(st);
+    EXPECT_EQ(m.head, VideoHead::kSeqTransf) << ds;
+    EXPECT_EQ(m.head_layers, 4) << ds;
+  }
+  EXPECT_EQ(shipped("didemo/seqtransf_vit_b16.yaml").data.frames, 32);
+}
+
+TEST(RunConfig, CmAdapterSettingsAreCheckedWithTheirKeys) {
+  const std::string cm =
+      "model: {clip: '', arch: ViT-B/16}\n"
+      "adapters:\n"
+      "  video: {type: cm_adapter}\n"
+      "  tying: {mode: none}\n";
+  EXPECT_ERROR_CONTAINS(parse_run_config(cm, "cm.yaml"), "adapters.text.type");
+  auto c = parse_run_config(cm, "cm.yaml", {"adapters.text.type=cm_adapter"});
+  EXPECT_EQ(c.adapters.cm_share_dim, 16);
+  EXPECT_ERROR_CONTAINS(
+      parse_run_config(cm, "cm.yaml",
+                       {"adapters.text.type=cm_adapter", "adapters.cm_share_dim=600"}),
+      "adapters.cm_share_dim: 600");
+  EXPECT_ERROR_CONTAINS(parse_run_config("model: {head: attention}\n", "h.yaml"),
+                        "'attention' is not one of: mean, seqtransf");
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 // The model subcommands run as a user runs them: exit codes and the lines people read.
+#include <cmath>
 #include <string>
 
 #include "mvadapter/io/safetensors.h"
@@ -100,6 +101,50 @@ TEST(ParamsCli, OfficialCodeMsrVttConfigHasTheOfficialCount) {
     return at == std::string::npos ? -1 : std::stoll(text.substr(at + key.size()));
   };
   EXPECT_EQ(count(with_ln) - count(without_ln), 30720) << with_ln << without_ln;
+}
+
+// The baselines' shipped MSR-VTT configs against the paper's "Params %" (Table 1, ViT-B/16):
+// within 10 % relative, and the exact counts their config headers explain.
+TEST(ParamsCli, BaselineConfigsPrintThePapersShare) {
+  struct Case {
+    const char* config;
+    double paper;
+    const char* line;
+  };
+  for (const auto& c : {Case{"cm_adapter", 2.76, "trainable: 4124480 = 2.76 % of CLIP"},
+                        Case{"seqtransf", 8.45, "trainable: 12648960 = 8.45 % of CLIP"}}) {
+    SCOPED_TRACE(c.config);
+    auto cfg = std::filesystem::path(MVA_SOURCE_DIR) /
+               (std::string("configs/msrvtt/") + c.config + "_vit_b16.yaml");
+    std::string out;
+    int rc = test::run_command(cli() + " params " + cfg.string() + " --arch ViT-B/16", &out);
+    ASSERT_EQ(rc, 0) << out;
+    const auto at = out.find("trainable: ");
+    ASSERT_NE(at, std::string::npos) << out;
+    const auto eq = out.find("= ", at);
+    const double percent = std::stod(out.substr(eq + 2));
+    EXPECT_LE(std::abs(percent - c.paper) / c.paper, 0.10) << out;
+    EXPECT_NE(out.find(c.line), std::string::npos) << out;
+  }
+}
+
+TEST(VerifyReferenceCli, AcceptsBaselineFixturesInFp64AndFp32) {
+  // seqtransf: 2e-5 for its loss and logit_scale gradient, one cancelling scalar that the
+  // fixture itself rounds at 6e-6 (tests/model/seqtransf_reference_test.cpp).
+  for (auto [method, tolerance] :
+       {std::pair{"cm_adapter", "1e-5"}, std::pair{"seqtransf", "2e-5"}}) {
+    for (const char* precision : {"fp64", "fp32"}) {
+      SCOPED_TRACE(std::string(method) + " " + precision);
+      std::string out;
+      int rc = test::run_command(
+          cli() + " verify-reference --threads 1 --tolerance " + tolerance + " --precision " +
+              precision + " " + test::fixture_path(std::string("baselines/") + method).string(),
+          &out);
+      EXPECT_EQ(rc, 0) << out;
+      EXPECT_NE(out.find("PASS"), std::string::npos) << out;
+      EXPECT_NE(out.find("grad.in."), std::string::npos) << out;
+    }
+  }
 }
 
 TEST(ConvertCli, WritesSafetensorsFromTheOfficialPth) {

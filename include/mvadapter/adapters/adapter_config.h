@@ -36,7 +36,9 @@ struct TyingConfig {
 struct BranchAdapterConfig {
   bool enabled = true;
   /// "mv": MV-Adapter (video: Temporal Adaptation; text: bottleneck with a causal transformer);
-  /// "bottleneck": plain down -> activation -> up (AdaptFormer-style baselines).
+  /// "bottleneck": plain down -> activation -> up (AdaptFormer-style baselines);
+  /// "cm_adapter": Cross-Modal Adapter (cm_adapter.h), after the attention and the MLP of every
+  /// block; both branches must use it (their up-projections share channels).
   std::string type = "mv";
   std::vector<int64_t> layers;  ///< blocks with an adapter; empty = every block
   AdapterInsertion insertion = AdapterInsertion::kSeq;
@@ -77,6 +79,9 @@ struct AdapterConfig {
   BranchAdapterConfig text;
   TyingConfig tying;
   LoraConfig lora;
+  /// d_s of the Cross-Modal Adapter: the last d_s output channels of every up-projection come
+  /// from one tensor shared by the video and the text adapter of that slot (0 = none shared).
+  int64_t cm_share_dim = 16;
 
   /// The paper's recipe for `frames` frames and `words` words on a CLIP with `layers` blocks.
   static AdapterConfig mv_adapter(int64_t frames, int64_t words, int64_t layers = 12);
@@ -86,6 +91,12 @@ struct AdapterConfig {
   /// Throws Error naming the field if the settings cannot work (e.g. Kronecker k not dividing d').
   void validate(int64_t vision_width, int64_t text_width, int64_t vision_layers,
                 int64_t text_layers) const;
+  /// True when a branch has type cm_adapter (then validate requires it in both).
+  bool uses_cm_adapter() const;
+
+ private:
+  void validate_cm_adapter(int64_t vision_width, int64_t text_width, int64_t vision_layers,
+                           int64_t text_layers) const;
 };
 
 /// "down_in" | "down in" | ... -> TyingPosition; throws Error naming `field` otherwise.

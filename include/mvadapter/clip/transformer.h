@@ -66,7 +66,8 @@ enum class AdapterInsertion {
 /// "seq" | "par" | "ln_par" -> AdapterInsertion; throws Error naming `field` otherwise.
 AdapterInsertion parse_adapter_insertion(const std::string& name, const std::string& field);
 
-/// Interface of a module plugged in after a block's MLP; implemented in the adapters layer.
+/// Interface of a module plugged in after a block's MLP (ClipMlpImpl::set_adapter) or attention
+/// (ResidualAttentionBlockImpl::set_attn_adapter); implemented in the adapters layer.
 class MlpAdapterImpl : public torch::nn::Module {
  public:
   /// x: [L, N, width] (sequence first). Returns the residual to add, same shape.
@@ -92,24 +93,34 @@ class ClipMlpImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ClipMlp);
 
-/// Pre-LN transformer block of CLIP: x + attn(ln_1 x), then x + mlp(ln_2 x) (+ adapter).
+/// Pre-LN transformer block of CLIP: x + attn(ln_1 x) (+ adapter), then x + mlp(ln_2 x)
+/// (+ adapter).
 class ResidualAttentionBlockImpl : public torch::nn::Module {
  public:
-  ResidualAttentionBlockImpl(int64_t width, int64_t heads);
-  /// x: [L, N, width]; mask as MultiheadAttention; ctx goes to the adapter.
+  /// ln_eps: epsilon of both LayerNorms (CLIP 1e-5; CLIP4Clip's TF-style heads use 1e-12).
+  ResidualAttentionBlockImpl(int64_t width, int64_t heads, double ln_eps = 1e-5);
+  /// x: [L, N, width]; mask as MultiheadAttention; ctx goes to the adapters.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask,
                         const AdapterContext& ctx);
+  /// Installs `adapter` on the attention sub-layer (registered as "attn_adapter"): with h =
+  /// attn(ln_1 x) the block computes x + h + A(in), `in` = h (seq), x (par) or ln_1 x (ln_par).
+  void set_attn_adapter(std::shared_ptr<MlpAdapterImpl> adapter, AdapterInsertion insertion);
+  const std::shared_ptr<MlpAdapterImpl>& attn_adapter() const { return attn_adapter_; }
 
   MultiheadAttention attn{nullptr};
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
   ClipMlp mlp{nullptr};
+
+ private:
+  std::shared_ptr<MlpAdapterImpl> attn_adapter_;
+  AdapterInsertion attn_insertion_ = AdapterInsertion::kSeq;
 };
 TORCH_MODULE(ResidualAttentionBlock);
 
 /// A stack of residual blocks (`resblocks.N.*`).
 class TransformerImpl : public torch::nn::Module {
  public:
-  TransformerImpl(int64_t width, int64_t layers, int64_t heads);
+  TransformerImpl(int64_t width, int64_t layers, int64_t heads, double ln_eps = 1e-5);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask,
                         const AdapterContext& ctx);
   ResidualAttentionBlock block(int64_t i) const;

@@ -30,6 +30,10 @@ struct ModelSection {
   bool train_clip_biases = true;
   /// Install the adapters of the `adapters` section (false: zero-shot, full fine-tuning, BitFit).
   bool use_adapters = true;
+  /// How frame features become a video embedding: mean pooling or CLIP4Clip's seqTransf.
+  VideoHead head = VideoHead::kMean;
+  /// Blocks of the seqTransf head (CLIP4Clip's cross_num_hidden_layers).
+  int64_t head_layers = 4;
 };
 
 /// `data.*`: the dataset and how clips and captions are read.

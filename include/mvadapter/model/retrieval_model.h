@@ -6,6 +6,7 @@
 
 #include "mvadapter/adapters/adapter_config.h"
 #include "mvadapter/clip/clip_model.h"
+#include "mvadapter/model/seq_transf_head.h"
 
 namespace mva {
 
@@ -20,6 +21,16 @@ enum class TrainableSet {
 /// "adapters" | "full" | "bitfit" | "none" -> TrainableSet; throws Error naming `field` otherwise.
 TrainableSet parse_trainable_set(const std::string& name, const std::string& field);
 
+/// How a video's frame features become one embedding.
+enum class VideoHead {
+  kMean,       ///< normalise frames, masked mean, normalise (MV-Adapter, CLIP4Clip meanP)
+  kSeqTransf,  ///< CLIP4Clip's seqTransf: a transformer over the frames first (SeqTransfHead)
+};
+
+/// "mean" | "seqtransf" -> VideoHead; throws Error naming `field` otherwise.
+VideoHead parse_video_head(const std::string& name, const std::string& field);
+std::string to_string(VideoHead h);
+
 /// The structure of a RetrievalModel besides the CLIP weights.
 struct RetrievalModelConfig {
   AdapterConfig adapters;
@@ -27,6 +38,9 @@ struct RetrievalModelConfig {
   TrainableSet trainable = TrainableSet::kAdapters;
   /// Official recipe: CLIP bias vectors train too (group clip_no_decay, lr 1e-7).
   bool train_clip_biases = true;
+  VideoHead head = VideoHead::kMean;
+  /// Blocks of the seqTransf head (CLIP4Clip's cross_num_hidden_layers, 4).
+  int64_t head_layers = 4;
 };
 
 /// Frozen CLIP + MV-Adapter: encodes videos and captions independently into one embedding space.
@@ -44,6 +58,8 @@ class RetrievalModelImpl : public torch::nn::Module {
   /// Official pooling: normalise frames, masked mean, normalise -> [B, D].
   static torch::Tensor pool_frames(const torch::Tensor& frame_features,
                                    const torch::Tensor& frame_mask);
+  /// The configured head (seqTransf, if any) and then pool_frames: [B, F, D] -> [B, D].
+  torch::Tensor pool_video(const torch::Tensor& frame_features, const torch::Tensor& frame_mask);
   /// Unit-length video embeddings [B, D].
   torch::Tensor embed_videos(const torch::Tensor& frames, const torch::Tensor& frame_mask);
   /// Unit-length caption embeddings [B, D].
@@ -56,6 +72,8 @@ class RetrievalModelImpl : public torch::nn::Module {
   /// Where the weights live, so callers move their inputs there (CPU for a model without any).
   torch::Device device() const;
   ClipModel clip{nullptr};
+  /// CLIP4Clip's seqTransf head (registered as "head"); null with the mean head.
+  SeqTransfHead head{nullptr};
 
  private:
   RetrievalModelConfig cfg_;
@@ -73,10 +91,13 @@ torch::Tensor masked_contrastive_loss(const torch::Tensor& logits_t2v, const tor
 torch::Tensor contrastive_loss(const torch::Tensor& logits_t2v, const torch::Tensor& labels);
 
 /// The optimiser group of a parameter by the official rule (optimizer/build.py): names with
-/// "adapter", "prompt" or "factor" (and our "lora") are adapters, other CLIP names are clip;
-/// "bias" -> no decay.
+/// "adapter", "prompt" or "factor" (and our "lora" and the seqTransf "head.") are adapters,
+/// other CLIP names are clip; "bias" -> no decay.
 enum class ParamGroup { kAdapterDecay, kAdapterNoDecay, kClipDecay, kClipNoDecay };
 ParamGroup param_group_of(const std::string& name);
+/// True for the tensors a method adds to CLIP (adapters, tying factors, LoRA, the seqTransf
+/// head): what an adapter checkpoint must hold, the adapter groups of param_group_of.
+bool is_adapter_tensor(const std::string& name);
 std::string to_string(ParamGroup g);
 
 /// The official implementation's name(s) of a model parameter. Its CLIP blocks call ln_1 / ln_2
