@@ -10,8 +10,10 @@
 #include <torch/torch.h>
 
 #include "mvadapter/adapters/bottleneck_adapter.h"
+#include "mvadapter/adapters/convpass_adapter.h"
 #include "mvadapter/adapters/cross_modal_tying.h"
 #include "mvadapter/adapters/lora.h"
+#include "mvadapter/adapters/st_adapter.h"
 #include "mvadapter/adapters/text_adapter.h"
 #include "mvadapter/adapters/video_adapter.h"
 #include "mvadapter/core/error.h"
@@ -44,6 +46,8 @@ std::shared_ptr<MlpAdapterImpl> make_adapter(bool video, int64_t width,
                                              torch::Tensor shared) {
   if (b.type == "bottleneck")
     return std::make_shared<BottleneckAdapterImpl>(width, b, t, shared, video);
+  if (b.type == "convpass") return std::make_shared<ConvpassAdapterImpl>(width, b);
+  if (b.type == "st_adapter") return std::make_shared<StAdapterImpl>(width, b);
   if (video) return std::make_shared<VideoAdapterImpl>(width, b, t, shared);
   return std::make_shared<TextAdapterImpl>(width, b, t, shared);
 }
@@ -105,8 +109,14 @@ RetrievalModelImpl::RetrievalModelImpl(ClipModel clip_model, const RetrievalMode
     };
     for (int64_t i = 0; i < cc.vision_layers; ++i) {
       if (!a.video.has_adapter(i)) continue;
-      clip->visual->transformer->block(i)->mlp->set_adapter(
-          make_adapter(true, cc.vision_width, a.video, a.tying, shared_for(i)), a.video.insertion);
+      auto block = clip->visual->transformer->block(i);
+      if (a.video.adapts_attention()) {
+        block->set_attn_adapter(
+            make_adapter(true, cc.vision_width, a.video, a.tying, shared_for(i)),
+            a.video.insertion);
+      }
+      block->mlp->set_adapter(make_adapter(true, cc.vision_width, a.video, a.tying, shared_for(i)),
+                              a.video.insertion);
     }
     for (int64_t i = 0; i < cc.transformer_layers; ++i) {
       if (!a.text.has_adapter(i)) continue;
@@ -253,6 +263,8 @@ ParamReport parameter_report(const RetrievalModelImpl& model) {
     std::string module;
     if (auto pos = name.find(".adapter."); pos != std::string::npos) {
       module = name.substr(0, pos + 8);
+    } else if (auto attn = name.find(".attn_adapter."); attn != std::string::npos) {
+      module = name.substr(0, attn + 14);
     } else if (auto lora = name.find(".lora."); lora != std::string::npos) {
       module = name.substr(0, lora + 6);
     } else if (contains(name, "prompt")) {

@@ -35,8 +35,10 @@ struct TyingConfig {
 /// The adapter of one branch (video or text).
 struct BranchAdapterConfig {
   bool enabled = true;
-  /// "mv": MV-Adapter (video: Temporal Adaptation; text: bottleneck with a causal transformer);
-  /// "bottleneck": plain down -> activation -> up (AdaptFormer-style baselines).
+  /// One of branch_adapter_types(): "mv": MV-Adapter (video: Temporal Adaptation; text:
+  /// bottleneck with a causal transformer); "bottleneck": plain down -> activation -> up
+  /// (AdaptFormer-style baselines); video only: "convpass" (Convpass, beside both sub-layers) and
+  /// "st_adapter" (ST-Adapter, before both sub-layers).
   std::string type = "mv";
   std::vector<int64_t> layers;  ///< blocks with an adapter; empty = every block
   AdapterInsertion insertion = AdapterInsertion::kSeq;
@@ -47,9 +49,17 @@ struct BranchAdapterConfig {
   std::string temporal = "c";    ///< video calibration: "c" (CLS), "p" (patches), "cp", "" (none)
   int64_t calibration_dim = 16;  ///< hidden width of the calibration MLP (d'/sigma)
   std::string activation = "quick_gelu";  ///< bottleneck type only: "quick_gelu" | "relu"
+  /// st_adapter only: the depth-wise Conv3d kernel over (frames, grid rows, grid columns).
+  std::vector<int64_t> kernel = {3, 1, 1};
 
   bool has_adapter(int64_t layer) const;
+  /// True for the types that adapt both sub-layers of a block (convpass, st_adapter): one module
+  /// beside or before the attention, another at the MLP.
+  bool adapts_attention() const;
 };
+
+/// The values of BranchAdapterConfig::type, in the order error messages list them.
+const std::vector<std::string>& branch_adapter_types();
 
 /// LoRA on the attention projections of CLIP's own blocks (Hu et al. 2021, in `peft`'s form):
 /// W x + (alpha / rank) · B A x, A [rank, width] kaiming-uniform, B [width, rank] zero.

@@ -56,17 +56,21 @@ struct AdapterContext {
   torch::Tensor frame_mask;
 };
 
-/// Where an adapter reads its input (official `CLIPMlp` forward modes).
+/// Where an adapter reads its input (official `CLIPMlp` forward modes), for either sub-layer of a
+/// block (h = the sub-layer's output, LN its LayerNorm).
 enum class AdapterInsertion {
   kSeq,    ///< out = x + h + A(h), h = MLP(LN2 x): the adapter reads the MLP output
   kPar,    ///< out = x + h + A(x): reads the block input before LN (AdaptFormer parallel)
-  kLnPar,  ///< out = x + h + A(LN2 x): reads the normalised MLP input
+  kLnPar,  ///< out = x + h + A(LN2 x): reads the normalised MLP input (Convpass)
+  kPre,    ///< x <- x + A(x) before the sub-layer, then x + h: in series (ST-Adapter)
 };
 
-/// "seq" | "par" | "ln_par" -> AdapterInsertion; throws Error naming `field` otherwise.
+/// "seq" | "par" | "ln_par" | "pre" -> AdapterInsertion; throws Error naming `field` otherwise.
 AdapterInsertion parse_adapter_insertion(const std::string& name, const std::string& field);
+std::string to_string(AdapterInsertion insertion);
 
-/// Interface of a module plugged in after a block's MLP; implemented in the adapters layer.
+/// Interface of a module plugged into a sub-layer of a block (after the MLP, or beside the
+/// attention); implemented in the adapters layer.
 class MlpAdapterImpl : public torch::nn::Module {
  public:
   /// x: [L, N, width] (sequence first). Returns the residual to add, same shape.
@@ -92,17 +96,27 @@ class ClipMlpImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ClipMlp);
 
-/// Pre-LN transformer block of CLIP: x + attn(ln_1 x), then x + mlp(ln_2 x) (+ adapter).
+/// Pre-LN transformer block of CLIP: x + attn(ln_1 x), then x + mlp(ln_2 x), each sub-layer with
+/// an optional adapter slot.
 class ResidualAttentionBlockImpl : public torch::nn::Module {
  public:
   ResidualAttentionBlockImpl(int64_t width, int64_t heads);
-  /// x: [L, N, width]; mask as MultiheadAttention; ctx goes to the adapter.
+  /// x: [L, N, width]; mask as MultiheadAttention; ctx goes to the adapters.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask,
                         const AdapterContext& ctx);
+  /// Installs `adapter` on the attention sub-layer (registered as "attn_adapter", so its
+  /// parameters are `attn_adapter.*`); `insertion` as for the MLP, with ln_1 and attn in place of
+  /// ln_2 and mlp. The MLP's adapter is `mlp->set_adapter`.
+  void set_attn_adapter(std::shared_ptr<MlpAdapterImpl> adapter, AdapterInsertion insertion);
+  const std::shared_ptr<MlpAdapterImpl>& attn_adapter() const { return attn_adapter_; }
 
   MultiheadAttention attn{nullptr};
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
   ClipMlp mlp{nullptr};
+
+ private:
+  std::shared_ptr<MlpAdapterImpl> attn_adapter_;
+  AdapterInsertion attn_insertion_ = AdapterInsertion::kSeq;
 };
 TORCH_MODULE(ResidualAttentionBlock);
 
