@@ -16,11 +16,12 @@ StAdapterImpl::StAdapterImpl(int64_t width, const BranchAdapterConfig& cfg) {
   }
   const std::vector<int64_t> k = cfg.kernel;
   fc1 = register_module("fc1", torch::nn::Linear(width, ca));
-  conv =
-      register_module("conv", torch::nn::Conv3d(torch::nn::Conv3dOptions(ca, ca, {k[0], k[1], k[2]})
-                                                    .stride(1)
-                                                    .padding({k[0] / 2, k[1] / 2, k[2] / 2})
-                                                    .groups(ca)));
+  conv = register_module(
+      "conv",
+      torch::nn::Conv3d(torch::nn::Conv3dOptions(ca, ca, {k[0], k[1], k[2]})
+                            .stride(1)
+                            .padding(torch::ExpandingArray<3>({k[0] / 2, k[1] / 2, k[2] / 2}))
+                            .groups(ca)));
   fc2 = register_module("fc2", torch::nn::Linear(ca, width));
   // Authors' init: the zero conv makes the block the identity; fc1 and fc2 keep nn.Linear's
   // default weights (fc2 is NOT zeroed), every bias starts at zero.

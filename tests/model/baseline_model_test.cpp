@@ -147,20 +147,22 @@ TEST(BaselineModel, ParameterReportHasOneLinePerSubLayerModule) {
   auto cfg = baseline("convpass");
   cfg.adapters.video.seq_len = 12;
   cfg.adapters.text.seq_len = 32;
+  cfg.train_clip_biases = false;
   RetrievalModel m(ClipModel(ClipConfig::named("ViT-B/16")), cfg);
   auto r = parameter_report(*m);
   const int64_t per_module = 2 * 768 * 8 + 9 * 64 + 2 * 8 + 768;
   EXPECT_EQ(per_module, 13648);  // meta.json's trainable_params_per_module
-  int64_t lines = 0;
+  int64_t attn = 0, mlp = 0;
   for (const auto& line : r.modules) {
-    if (line.module.rfind("clip.visual.", 0) == 0 &&
-        line.module.find("adapter.") != std::string::npos) {
-      EXPECT_EQ(line.trainable, per_module) << line.module;
-      ++lines;
-    }
+    if (line.module.rfind("clip.visual.", 0) != 0) continue;
+    EXPECT_EQ(line.trainable, per_module) << line.module;
+    attn += line.module.find(".attn_adapter.") != std::string::npos;
+    mlp += line.module.find(".mlp.adapter.") != std::string::npos;
   }
-  EXPECT_EQ(lines, 24);
-  EXPECT_EQ(r.modules.front().module, "clip.visual.transformer.resblocks.0.attn_adapter.");
+  EXPECT_EQ(attn, 12);
+  EXPECT_EQ(mlp, 12);
+  EXPECT_EQ(r.modules.front().module, "clip.visual.transformer.resblocks.0.mlp.adapter.");
+  EXPECT_EQ(r.modules[1].module, "clip.visual.transformer.resblocks.0.attn_adapter.");
 }
 
 }  // namespace
