@@ -261,12 +261,17 @@ ParamReport parameter_report(const RetrievalModelImpl& model) {
     if (!p.value().requires_grad()) continue;
     r.trainable += n;
     std::string module;
-    if (auto pos = name.find(".adapter."); pos != std::string::npos) {
-      module = name.substr(0, pos + 8);
-    } else if (auto attn = name.find(".attn_adapter."); attn != std::string::npos) {
-      module = name.substr(0, attn + 14);
-    } else if (auto lora = name.find(".lora."); lora != std::string::npos) {
-      module = name.substr(0, lora + 6);
+    // One line per adapter module: the name up to and including its slot (".mlp.adapter.",
+    // ".attn_adapter.", ".attn.lora.").
+    std::string::size_type end = std::string::npos;
+    for (const std::string slot : {".adapter.", ".attn_adapter.", ".lora."}) {
+      if (auto pos = name.find(slot); pos != std::string::npos) {
+        end = pos + slot.size();
+        break;
+      }
+    }
+    if (end != std::string::npos) {
+      module = name.substr(0, end);
     } else if (contains(name, "prompt")) {
       module = "clip.prompt (shared tying factors)";
     } else if (contains(name, "bias")) {
