@@ -617,7 +617,9 @@ TEST(ShippedConfigs, EveryConfigLoadsValidatesAndRoundTrips) {
       EXPECT_TRUE(names.insert(c.name).second) << "two configs name the run " << c.name;
       EXPECT_EQ(c.name, folder + "_" + f.stem().string());
       // The synthetic Shapes demo writes MSR-VTT-format annotations (and JSONL for pre-training).
-      if (folder != "synthetic") EXPECT_EQ(c.data.dataset, folder);
+      if (folder != "synthetic") {
+        EXPECT_EQ(c.data.dataset, folder);
+      }
     }
     const auto text = to_yaml(c);
     EXPECT_EQ(to_yaml(load_run_config(write_file(dir / "r.yaml", text))), text);
