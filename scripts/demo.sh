@@ -3,11 +3,12 @@
 #   1. synth: the Shapes dataset (a shape changes colour part-way; captions say in which order)
 #   2. pretrain: a Tiny-32 CLIP from scratch on single frames ("a red square")
 #   3. train + evaluate on the frozen tiny CLIP: zero-shot, full fine-tuning (mean pooling),
-#      plain bottleneck adapters, MV-Adapter without Temporal Adaptation, MV-Adapter
+#      plain bottleneck adapters, Convpass, ST-Adapter, MV-Adapter without Temporal Adaptation,
+#      MV-Adapter
 #   4. one table (demo/summary.md); each run has its report.html
 # Re-running reuses the dataset and the pre-trained CLIP; FRESH=1 starts over.
 #
-# Environment: DEMO_DIR (default demo), METHODS (subset of the five, in order), FRESH=1,
+# Environment: DEMO_DIR (default demo), METHODS (subset of the seven, in order), FRESH=1,
 # MVA_BIN (use this binary and skip the build), DEMO_SYNTH_ARGS (extra `synth` options),
 # DEMO_SET (extra `--set k=v` overrides for every run, space-separated), DEMO_EPOCHS (epochs of
 # pre-training and of every trained method; zero-shot stays at 0), DEMO_JOBS (methods trained
@@ -21,11 +22,11 @@ if [ -z "${MVA_BIN:-}" ]; then
 fi
 BIN="${MVA_BIN:-build/mvadapter}"
 export DEMO_DIR="${DEMO_DIR:-demo}"
-read -r -a METHODS <<<"${METHODS:-zero_shot full_finetune bottleneck mv_adapter_no_ta mv_adapter}"
+ALL_METHODS="zero_shot full_finetune bottleneck convpass st_adapter mv_adapter_no_ta mv_adapter"
+read -r -a METHODS <<<"${METHODS:-$ALL_METHODS}"
 for m in "${METHODS[@]}"; do
   if [ "$m" = pretrain ] || [ "$m" = base ] || [ ! -f "configs/synthetic/$m.yaml" ]; then
-    echo "error: METHODS: unknown method '$m' (expected some of: zero_shot full_finetune" \
-      "bottleneck mv_adapter_no_ta mv_adapter)" >&2
+    echo "error: METHODS: unknown method '$m' (expected some of: $ALL_METHODS)" >&2
     exit 2
   fi
 done

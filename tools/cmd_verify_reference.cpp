@@ -18,10 +18,9 @@ void add_verify_reference_command(CLI::App& app) {
       "every output and gradient. When the folder has train_steps.safetensors or "
       "dist_steps.safetensors, also replay those official training steps (BertAdam, clips, "
       "warm-up, logit clamp; W ranks emulated in one process) and print the worst error of the "
-      "per-step losses, grad norms and final weights. A baseline folder (meta.json naming the "
-      "method, e.g. tests/fixtures/baselines/cm_adapter) rebuilds that module with its sizes "
-      "and the authors' parameter names and compares outputs, input gradients and parameter "
-      "gradients. Exits 1 when any exceeds the tolerance.");
+      "per-step losses, grad norms and final weights. A baseline fixture folder (meta.json naming "
+      "the method, io.safetensors: tests/fixtures/baselines/<method>) checks that one module "
+      "against its authors' code instead. Exits 1 when any exceeds the tolerance.");
   struct Opts {
     std::string dir;
     double tolerance = 1e-4;
@@ -29,9 +28,9 @@ void add_verify_reference_command(CLI::App& app) {
     int threads = 0;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option(
-         "DIR", o->dir,
-         "folder laid out like tests/fixtures/mv_adapter_tiny or tests/fixtures/baselines/*")
+  cmd->add_option("DIR", o->dir,
+                  "folder laid out like tests/fixtures/mv_adapter_tiny or "
+                  "tests/fixtures/baselines/<method>")
       ->required();
   cmd->add_option("--tolerance", o->tolerance, "largest relative error accepted")
       ->capture_default_str();
@@ -44,8 +43,9 @@ void add_verify_reference_command(CLI::App& app) {
     if (is_baseline_fixture(o->dir)) {
       auto report = check_baseline_reference(o->dir, o->tolerance, o->precision);
       std::fputs(report.to_string().c_str(), stdout);
-      if (!report.ok())
-        throw Error(o->dir + ": differs from the reference (see the FAIL lines above)");
+      if (!report.ok()) {
+        throw Error(o->dir + ": differs from the authors' reference (see the FAIL lines above)");
+      }
       return;
     }
     auto report = verify_reference(o->dir, o->tolerance, o->precision);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "mvadapter/core/error.h"
@@ -22,6 +23,16 @@ int64_t TyingConfig::tied_index(int64_t layer) const {
 bool BranchAdapterConfig::has_adapter(int64_t layer) const {
   return enabled &&
          (layers.empty() || std::find(layers.begin(), layers.end(), layer) != layers.end());
+}
+
+bool BranchAdapterConfig::adapts_attention() const {
+  return type == "convpass" || type == "st_adapter";
+}
+
+const std::vector<std::string>& branch_adapter_types() {
+  static const std::vector<std::string> kTypes = {"mv", "bottleneck", "cm_adapter", "convpass",
+                                                  "st_adapter"};
+  return kTypes;
 }
 
 bool LoraConfig::on_tower(bool video) const {
@@ -222,9 +233,39 @@ void AdapterConfig::validate(int64_t vision_width, int64_t text_width, int64_t v
                              int64_t text_layers) const {
   auto check_branch = [](const BranchAdapterConfig& b, const char* name, int64_t layers) {
     if (!b.enabled) return;
-    if (b.type != "mv" && b.type != "bottleneck" && b.type != "cm_adapter") {
-      throw Error(fmt::format("adapters.{}.type: '{}' (expected mv, bottleneck or cm_adapter)",
-                              name, b.type));
+    const auto& types = branch_adapter_types();
+    if (std::find(types.begin(), types.end(), b.type) == types.end()) {
+      throw Error(fmt::format("adapters.{}.type: '{}' (expected one of: {})", name, b.type,
+                              fmt::join(types, ", ")));
+    }
+    if (b.adapts_attention() && std::string(name) != "video") {
+      throw Error(
+          fmt::format("adapters.{}.type: {} adapts the video branch only (the paper's "
+                      "baselines put a bottleneck adapter in the text encoder)",
+                      name, b.type));
+    }
+    // The authors' placements; other slots would be a different method.
+    if (b.type == "convpass" && b.insertion != AdapterInsertion::kLnPar) {
+      throw Error(
+          fmt::format("adapters.{}.insertion: convpass sits beside each sub-layer and "
+                      "reads its LayerNorm output (expected ln_par, got {})",
+                      name, to_string(b.insertion)));
+    }
+    if (b.type == "st_adapter" && b.insertion != AdapterInsertion::kPre) {
+      throw Error(
+          fmt::format("adapters.{}.insertion: st_adapter runs in series before each "
+                      "sub-layer (expected pre, got {})",
+                      name, to_string(b.insertion)));
+    }
+    if (b.type == "st_adapter") {
+      if (b.kernel.size() != 3 ||
+          std::any_of(b.kernel.begin(), b.kernel.end(), [](int64_t k) { return k % 2 != 1; })) {
+        // Odd sizes: the authors' padding k // 2 keeps the frame count and the grid.
+        throw Error(
+            fmt::format("adapters.{}.kernel: expected 3 odd sizes (frames, rows, "
+                        "columns), got [{}]",
+                        name, fmt::join(b.kernel, ", ")));
+      }
     }
     if (b.mid_dim <= 0) throw Error(fmt::format("adapters.{}.mid_dim: must be positive", name));
     if (b.type == "mv" && (b.heads <= 0 || b.mid_dim % b.heads != 0)) {

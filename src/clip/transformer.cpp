@@ -73,8 +73,23 @@ AdapterInsertion parse_adapter_insertion(const std::string& name, const std::str
   if (name == "seq") return AdapterInsertion::kSeq;
   if (name == "par") return AdapterInsertion::kPar;
   if (name == "ln_par") return AdapterInsertion::kLnPar;
-  throw Error(fmt::format("{}: '{}' is not an adapter insertion (expected seq, par or ln_par)",
+  if (name == "pre") return AdapterInsertion::kPre;
+  throw Error(fmt::format("{}: '{}' is not an adapter insertion (expected seq, par, ln_par or pre)",
                           field, name));
+}
+
+std::string to_string(AdapterInsertion insertion) {
+  switch (insertion) {
+    case AdapterInsertion::kSeq:
+      return "seq";
+    case AdapterInsertion::kPar:
+      return "par";
+    case AdapterInsertion::kLnPar:
+      return "ln_par";
+    case AdapterInsertion::kPre:
+      return "pre";
+  }
+  return "?";
 }
 
 ClipMlpImpl::ClipMlpImpl(int64_t width) {
@@ -102,9 +117,37 @@ ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t he
                          torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(ln_eps)));
 }
 
+namespace {
+
+/// One pre-LN sub-layer with its adapter slot: x + f(ln x) (+ the adapter where `insertion` puts
+/// it). Official CLIPMlp order for the parallel forms: f(ln x) + x + A(...).
+template <typename SubLayer>
+torch::Tensor sublayer_with_adapter(const torch::Tensor& x_in, torch::nn::LayerNorm ln,
+                                    SubLayer&& f, MlpAdapterImpl* adapter,
+                                    AdapterInsertion insertion, const AdapterContext& ctx) {
+  auto x = x_in;
+  if (adapter && insertion == AdapterInsertion::kPre) x = x + adapter->forward(x, ctx);
+  auto y = layer_norm_fp32(ln, x);
+  auto h = f(y);
+  if (!adapter) return x + h;
+  switch (insertion) {
+    case AdapterInsertion::kSeq:
+      return h + x + adapter->forward(h, ctx);
+    case AdapterInsertion::kPar:
+      return h + x + adapter->forward(x, ctx);
+    case AdapterInsertion::kLnPar:
+      return h + x + adapter->forward(y, ctx);
+    case AdapterInsertion::kPre:
+      return x + h;
+  }
+  return x + h;
+}
+
+}  // namespace
+
 void ResidualAttentionBlockImpl::set_attn_adapter(std::shared_ptr<MlpAdapterImpl> adapter,
                                                   AdapterInsertion insertion) {
-  if (attn_adapter_) throw Error("attn: an adapter is already installed in this block");
+  if (attn_adapter_) throw Error("attention: an adapter is already installed in this block");
   attn_adapter_ = register_module("attn_adapter", std::move(adapter));
   attn_insertion_ = insertion;
 }
@@ -112,29 +155,12 @@ void ResidualAttentionBlockImpl::set_attn_adapter(std::shared_ptr<MlpAdapterImpl
 torch::Tensor ResidualAttentionBlockImpl::forward(const torch::Tensor& x_in,
                                                   const torch::Tensor& mask,
                                                   const AdapterContext& ctx) {
-  auto ln_x = layer_norm_fp32(ln_1, x_in);
-  auto a = attn(ln_x, mask);
-  auto x = x_in + a;
-  if (attn_adapter_) {
-    const auto& in = attn_insertion_ == AdapterInsertion::kSeq   ? a
-                     : attn_insertion_ == AdapterInsertion::kPar ? x_in
-                                                                 : ln_x;
-    x = x + attn_adapter_->forward(in, ctx);
-  }
-  auto y = layer_norm_fp32(ln_2, x);
-  auto h = mlp(y);
-  const auto& adapter = mlp->adapter();
-  if (!adapter) return x + h;
-  // Official CLIPMlp: out = mlp_out + residual + adapter(input of the chosen mode).
-  switch (mlp->insertion()) {
-    case AdapterInsertion::kSeq:
-      return h + x + adapter->forward(h, ctx);
-    case AdapterInsertion::kPar:
-      return h + x + adapter->forward(x, ctx);
-    case AdapterInsertion::kLnPar:
-      return h + x + adapter->forward(y, ctx);
-  }
-  return h + x;
+  auto x = sublayer_with_adapter(
+      x_in, ln_1, [&](const torch::Tensor& y) { return attn(y, mask); }, attn_adapter_.get(),
+      attn_insertion_, ctx);
+  return sublayer_with_adapter(
+      x, ln_2, [&](const torch::Tensor& y) { return mlp(y); }, mlp->adapter().get(),
+      mlp->insertion(), ctx);
 }
 
 TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads, double ln_eps) {

@@ -380,10 +380,6 @@ const std::vector<std::pair<std::string, TrainableSet>> kTrainableNames = {
     {"full", TrainableSet::kFull},
     {"bitfit", TrainableSet::kBitFit},
     {"none", TrainableSet::kNone}};
-const std::vector<std::pair<std::string, AdapterInsertion>> kInsertionNames = {
-    {"seq", AdapterInsertion::kSeq},
-    {"par", AdapterInsertion::kPar},
-    {"ln_par", AdapterInsertion::kLnPar}};
 const std::vector<std::pair<std::string, CaptionSampling>> kCaptionSamplingNames = {
     {"all", CaptionSampling::kEveryCaption},
     {"one_per_video", CaptionSampling::kOneCaptionPerVideo}};
@@ -398,7 +394,9 @@ const std::vector<std::pair<std::string, OnError>> kOnErrorNames = {{"skip", OnE
 /// Every key, in to_yaml order (a section's keys are contiguous).
 const std::vector<Field>& fields() {
   static const std::vector<Field> kFields = [] {
-    const std::vector<std::string> kTypes = {"mv", "bottleneck", "cm_adapter"};
+    const std::vector<std::string>& kTypes = branch_adapter_types();
+    const auto kInsertionNames = named({AdapterInsertion::kSeq, AdapterInsertion::kPar,
+                                        AdapterInsertion::kLnPar, AdapterInsertion::kPre});
     const std::vector<std::string> kActivations = {"quick_gelu", "relu"};
     const double kAny = -std::numeric_limits<double>::infinity();
     // clang-format off
@@ -424,6 +422,7 @@ const std::vector<Field>& fields() {
         int_field(KEY(adapters.video.calibration_dim), 1),
         choice_field(KEY(adapters.video.activation), kActivations),
         bool_field(KEY(adapters.video.input_norm)),
+        int_list_field(KEY(adapters.video.kernel), 1),
 
         bool_field(KEY(adapters.text.enabled)),
         choice_field(KEY(adapters.text.type), kTypes),

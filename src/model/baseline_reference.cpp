@@ -96,11 +96,13 @@ BaselineFixture load_baseline_fixture(const std::filesystem::path& dir) {
 ReferenceReport check_baseline_reference(const std::filesystem::path& dir, double tolerance,
                                          const std::string& precision) {
   const auto fx = load_baseline_fixture(dir);
+  if (fx.method == "convpass") return check_convpass_reference(dir, tolerance, precision);
+  if (fx.method == "st_adapter") return check_st_adapter_reference(dir, tolerance, precision);
   if (fx.method == "cm_adapter") return check_cm_adapter_reference(fx, tolerance, precision);
   if (fx.method == "seqtransf") return check_seqtransf_reference(fx, tolerance, precision);
   throw Error(
-      fmt::format("{}: method '{}' has no reference check here (expected cm_adapter or "
-                  "seqtransf)",
+      fmt::format("{}: method '{}' has no reference check (known: convpass, st_adapter, "
+                  "cm_adapter, seqtransf)",
                   (dir / "meta.json").string(), fx.method));
 }
 

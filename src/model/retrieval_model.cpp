@@ -12,8 +12,10 @@
 
 #include "mvadapter/adapters/bottleneck_adapter.h"
 #include "mvadapter/adapters/cm_adapter.h"
+#include "mvadapter/adapters/convpass_adapter.h"
 #include "mvadapter/adapters/cross_modal_tying.h"
 #include "mvadapter/adapters/lora.h"
+#include "mvadapter/adapters/st_adapter.h"
 #include "mvadapter/adapters/text_adapter.h"
 #include "mvadapter/adapters/video_adapter.h"
 #include "mvadapter/core/error.h"
@@ -68,6 +70,8 @@ std::shared_ptr<MlpAdapterImpl> make_adapter(bool video, int64_t width,
                                              torch::Tensor shared) {
   if (b.type == "bottleneck")
     return std::make_shared<BottleneckAdapterImpl>(width, b, t, shared, video);
+  if (b.type == "convpass") return std::make_shared<ConvpassAdapterImpl>(width, b);
+  if (b.type == "st_adapter") return std::make_shared<StAdapterImpl>(width, b);
   if (video) return std::make_shared<VideoAdapterImpl>(width, b, t, shared);
   return std::make_shared<TextAdapterImpl>(width, b, t, shared);
 }
@@ -136,8 +140,14 @@ RetrievalModelImpl::RetrievalModelImpl(ClipModel clip_model, const RetrievalMode
     }
     for (int64_t i = 0; i < cc.vision_layers && !a.uses_cm_adapter(); ++i) {
       if (!a.video.has_adapter(i)) continue;
-      clip->visual->transformer->block(i)->mlp->set_adapter(
-          make_adapter(true, cc.vision_width, a.video, a.tying, shared_for(i)), a.video.insertion);
+      auto block = clip->visual->transformer->block(i);
+      if (a.video.adapts_attention()) {
+        block->set_attn_adapter(
+            make_adapter(true, cc.vision_width, a.video, a.tying, shared_for(i)),
+            a.video.insertion);
+      }
+      block->mlp->set_adapter(make_adapter(true, cc.vision_width, a.video, a.tying, shared_for(i)),
+                              a.video.insertion);
     }
     for (int64_t i = 0; i < cc.transformer_layers && !a.uses_cm_adapter(); ++i) {
       if (!a.text.has_adapter(i)) continue;
@@ -303,10 +313,17 @@ ParamReport parameter_report(const RetrievalModelImpl& model) {
     if (!p.value().requires_grad()) continue;
     r.trainable += n;
     std::string module;
-    if (auto pos = name.find(".adapter."); pos != std::string::npos) {
-      module = name.substr(0, pos + 8);
-    } else if (auto lora = name.find(".lora."); lora != std::string::npos) {
-      module = name.substr(0, lora + 6);
+    // One line per adapter module: the name up to and including its slot (".mlp.adapter.",
+    // ".attn_adapter.", ".attn.lora.").
+    std::string::size_type end = std::string::npos;
+    for (const std::string slot : {".adapter.", ".attn_adapter.", ".lora."}) {
+      if (auto pos = name.find(slot); pos != std::string::npos) {
+        end = pos + slot.size();
+        break;
+      }
+    }
+    if (end != std::string::npos) {
+      module = name.substr(0, end);
     } else if (contains(name, "prompt")) {
       module = "clip.prompt (shared tying factors)";
     } else if (name.rfind("head.", 0) == 0) {

@@ -44,6 +44,7 @@ TEST(RunConfig, EmptyFileGivesThePaperRecipeDefaults) {
   EXPECT_EQ(v.temporal, "c");
   EXPECT_EQ(v.calibration_dim, 16);
   EXPECT_EQ(v.activation, "quick_gelu");
+  EXPECT_EQ(v.kernel, (std::vector<int64_t>{3, 1, 1}));
   EXPECT_EQ(v.seq_len, 12);
   EXPECT_EQ(c.adapters.text.type, "mv");
   EXPECT_EQ(c.adapters.text.seq_len, 32);
@@ -409,6 +410,7 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
                                "adapters.video.temporal=''",
                                "adapters.video.calibration_dim=7",
                                "adapters.video.activation=relu",
+                               "adapters.video.kernel=[5, 3, 1]",
                                "adapters.text.enabled=true",
                                "adapters.text.insertion=par",
                                "adapters.text.layers=[10, 11]",
@@ -481,6 +483,7 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
   EXPECT_EQ(b.adapters.video.temporal, "");
   EXPECT_EQ(b.adapters.video.calibration_dim, 7);
   EXPECT_EQ(b.adapters.video.activation, "relu");
+  EXPECT_EQ(b.adapters.video.kernel, (std::vector<int64_t>{5, 3, 1}));
   EXPECT_EQ(b.adapters.text.insertion, AdapterInsertion::kPar);
   EXPECT_EQ(b.adapters.tying.mode, TyingMode::kKronecker);
   EXPECT_EQ(b.adapters.tying.position, TyingPosition::kUpOut);
@@ -530,7 +533,7 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
     }
     EXPECT_TRUE(n.IsDefined() && !n.IsNull()) << key << " missing from\n" << text;
   }
-  EXPECT_EQ(run_config_keys().size(), 89u);
+  EXPECT_EQ(run_config_keys().size(), 90u);
 }
 
 TEST(RunConfig, ShuffleSeedIsOptionalAndRoundTripsUnset) {
@@ -676,7 +679,9 @@ TEST(ShippedConfigs, EveryConfigLoadsValidatesAndRoundTrips) {
       EXPECT_TRUE(names.insert(c.name).second) << "two configs name the run " << c.name;
       EXPECT_EQ(c.name, folder + "_" + f.stem().string());
       // The synthetic Shapes demo writes MSR-VTT-format annotations (and JSONL for pre-training).
-      if (folder != "synthetic") EXPECT_EQ(c.data.dataset, folder);
+      if (folder != "synthetic") {
+        EXPECT_EQ(c.data.dataset, folder);
+      }
     }
     const auto text = to_yaml(c);
     EXPECT_EQ(to_yaml(load_run_config(write_file(dir / "r.yaml", text))), text);
@@ -841,6 +846,26 @@ TEST(ShippedConfigs, BaselinesAndAblationsChangeOnlyWhatTheyName) {
     EXPECT_EQ(lora.model.arch, "ViT-B/16") << ds;
   }
   EXPECT_EQ(shipped("activitynet/lora_vit_b16.yaml").data.frames, 32);
+
+  // The video-adapter baselines of the paper's comparison: the authors' placement in the video
+  // branch and a sequential AdaptMLP in the text branch (paper-notes.md §3).
+  for (const auto* ds : {"msrvtt", "msvd", "lsmdc", "didemo", "activitynet"}) {
+    for (const auto* method : {"convpass", "st_adapter"}) {
+      SCOPED_TRACE(std::string(ds) + "/" + method);
+      auto b = shipped(std::string(ds) + "/" + method + "_vit_b16.yaml");
+      EXPECT_EQ(b.data.dataset, ds);
+      EXPECT_EQ(b.adapters.video.type, method);
+      EXPECT_EQ(b.adapters.video.insertion, std::string(method) == "convpass"
+                                                ? AdapterInsertion::kLnPar
+                                                : AdapterInsertion::kPre);
+      EXPECT_EQ(b.adapters.text.type, "bottleneck");
+      EXPECT_EQ(b.adapters.text.activation, "relu");
+      EXPECT_EQ(b.adapters.text.insertion, AdapterInsertion::kSeq);
+      EXPECT_EQ(b.adapters.tying.mode, TyingMode::kNone);
+      EXPECT_TRUE(b.model.train_clip_biases);
+    }
+  }
+  EXPECT_EQ(shipped("didemo/st_adapter_vit_b16.yaml").data.frames, 32);
   EXPECT_EQ(shipped("msvd/lora_vit_b16.yaml").train.epochs, 5);
 }
 

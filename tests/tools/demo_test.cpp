@@ -17,7 +17,8 @@ namespace mva {
 namespace {
 
 const std::vector<std::string> kMethods = {"zero_shot", "full_finetune", "bottleneck",
-                                           "mv_adapter_no_ta", "mv_adapter"};
+                                           "convpass",  "st_adapter",    "mv_adapter_no_ta",
+                                           "mv_adapter"};
 
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream in(p);

@@ -147,6 +147,41 @@ TEST(VerifyReferenceCli, AcceptsBaselineFixturesInFp64AndFp32) {
   }
 }
 
+TEST(ParamsCli, BaselineConfigsPrintThePapersShareWithinTenPercent) {
+  // paper-notes.md §3, Table 1 (ViT-B/16, MSR-VTT recipe, CLIP biases trained as MV-Adapter's).
+  const std::pair<const char*, double> kPaper[] = {{"convpass", 2.80}, {"st_adapter", 5.93}};
+  for (const auto& [method, paper] : kPaper) {
+    SCOPED_TRACE(method);
+    auto cfg = std::filesystem::path(MVA_SOURCE_DIR) / "configs/msrvtt" /
+               (std::string(method) + "_vit_b16.yaml");
+    std::string out;
+    int rc = test::run_command(cli() + " params " + cfg.string() + " --arch ViT-B/16", &out);
+    ASSERT_EQ(rc, 0) << out;
+    const auto end = out.find(" % of CLIP");
+    ASSERT_NE(end, std::string::npos) << out;
+    const auto begin = out.rfind(' ', end - 1) + 1;
+    const double printed = std::stod(out.substr(begin, end - begin));
+    EXPECT_LE(std::abs(printed - paper) / paper, 0.10) << "printed " << printed << " %\n" << out;
+  }
+}
+
+TEST(VerifyReferenceCli, PassesOnTheBaselineFixturesInBothPrecisions) {
+  for (const char* method : {"convpass", "st_adapter"}) {
+    for (const char* precision : {"fp64", "fp32"}) {
+      SCOPED_TRACE(std::string(method) + " " + precision);
+      std::string out;
+      int rc = test::run_command(
+          cli() + " verify-reference --threads 1 --tolerance 1e-5 " + "--precision " + precision +
+              " " + test::fixture_path(std::string("baselines/") + method).string(),
+          &out);
+      EXPECT_EQ(rc, 0) << out;
+      EXPECT_NE(out.find("grad.in.x"), std::string::npos) << out;
+      EXPECT_NE(out.find("PASS"), std::string::npos) << out;
+      EXPECT_EQ(out.find("FAIL"), std::string::npos) << out;
+    }
+  }
+}
+
 TEST(ConvertCli, WritesSafetensorsFromTheOfficialPth) {
   auto dir = test::temp_dir("convert_cli");
   std::string out;

@@ -35,10 +35,12 @@ struct TyingConfig {
 /// The adapter of one branch (video or text).
 struct BranchAdapterConfig {
   bool enabled = true;
-  /// "mv": MV-Adapter (video: Temporal Adaptation; text: bottleneck with a causal transformer);
-  /// "bottleneck": plain down -> activation -> up (AdaptFormer-style baselines);
-  /// "cm_adapter": Cross-Modal Adapter (cm_adapter.h), after the attention and the MLP of every
-  /// block; both branches must use it (their up-projections share channels).
+  /// One of branch_adapter_types(): "mv": MV-Adapter (video: Temporal Adaptation; text:
+  /// bottleneck with a causal transformer); "bottleneck": plain down -> activation -> up
+  /// (AdaptFormer-style baselines); "cm_adapter": Cross-Modal Adapter (cm_adapter.h), after the
+  /// attention and the MLP of every block, in both branches (their up-projections share
+  /// channels); video only: "convpass" (Convpass, beside both sub-layers) and "st_adapter"
+  /// (ST-Adapter, before both sub-layers).
   std::string type = "mv";
   std::vector<int64_t> layers;  ///< blocks with an adapter; empty = every block
   AdapterInsertion insertion = AdapterInsertion::kSeq;
@@ -52,9 +54,17 @@ struct BranchAdapterConfig {
   /// mv type only: a LayerNorm (weight 1, bias 0) on the adapter's input, the official `lnin`
   /// (its ActivityNet config). The block's own stream is left as it is.
   bool input_norm = false;
+  /// st_adapter only: the depth-wise Conv3d kernel over (frames, grid rows, grid columns).
+  std::vector<int64_t> kernel = {3, 1, 1};
 
   bool has_adapter(int64_t layer) const;
+  /// True for the types that adapt both sub-layers of a block (convpass, st_adapter): one module
+  /// beside or before the attention, another at the MLP.
+  bool adapts_attention() const;
 };
+
+/// The values of BranchAdapterConfig::type, in the order error messages list them.
+const std::vector<std::string>& branch_adapter_types();
 
 /// LoRA on the attention projections of CLIP's own blocks (Hu et al. 2021, in `peft`'s form):
 /// W x + (alpha / rank) · B A x, A [rank, width] kaiming-uniform, B [width, rank] zero.

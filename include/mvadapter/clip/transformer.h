@@ -56,18 +56,21 @@ struct AdapterContext {
   torch::Tensor frame_mask;
 };
 
-/// Where an adapter reads its input (official `CLIPMlp` forward modes).
+/// Where an adapter reads its input (official `CLIPMlp` forward modes), for either sub-layer of a
+/// block (h = the sub-layer's output, LN its LayerNorm).
 enum class AdapterInsertion {
   kSeq,    ///< out = x + h + A(h), h = MLP(LN2 x): the adapter reads the MLP output
   kPar,    ///< out = x + h + A(x): reads the block input before LN (AdaptFormer parallel)
-  kLnPar,  ///< out = x + h + A(LN2 x): reads the normalised MLP input
+  kLnPar,  ///< out = x + h + A(LN2 x): reads the normalised MLP input (Convpass)
+  kPre,    ///< x <- x + A(x) before the sub-layer, then x + h: in series (ST-Adapter)
 };
 
-/// "seq" | "par" | "ln_par" -> AdapterInsertion; throws Error naming `field` otherwise.
+/// "seq" | "par" | "ln_par" | "pre" -> AdapterInsertion; throws Error naming `field` otherwise.
 AdapterInsertion parse_adapter_insertion(const std::string& name, const std::string& field);
+std::string to_string(AdapterInsertion insertion);
 
-/// Interface of a module plugged in after a block's MLP (ClipMlpImpl::set_adapter) or attention
-/// (ResidualAttentionBlockImpl::set_attn_adapter); implemented in the adapters layer.
+/// Interface of a module plugged into a sub-layer of a block (after the MLP, or beside the
+/// attention); implemented in the adapters layer.
 class MlpAdapterImpl : public torch::nn::Module {
  public:
   /// x: [L, N, width] (sequence first). Returns the residual to add, same shape.
@@ -93,8 +96,8 @@ class ClipMlpImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ClipMlp);
 
-/// Pre-LN transformer block of CLIP: x + attn(ln_1 x) (+ adapter), then x + mlp(ln_2 x)
-/// (+ adapter).
+/// Pre-LN transformer block of CLIP: x + attn(ln_1 x), then x + mlp(ln_2 x), each sub-layer with
+/// an optional adapter slot.
 class ResidualAttentionBlockImpl : public torch::nn::Module {
  public:
   /// ln_eps: epsilon of both LayerNorms (CLIP 1e-5; CLIP4Clip's TF-style heads use 1e-12).
@@ -102,8 +105,9 @@ class ResidualAttentionBlockImpl : public torch::nn::Module {
   /// x: [L, N, width]; mask as MultiheadAttention; ctx goes to the adapters.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask,
                         const AdapterContext& ctx);
-  /// Installs `adapter` on the attention sub-layer (registered as "attn_adapter"): with h =
-  /// attn(ln_1 x) the block computes x + h + A(in), `in` = h (seq), x (par) or ln_1 x (ln_par).
+  /// Installs `adapter` on the attention sub-layer (registered as "attn_adapter", so its
+  /// parameters are `attn_adapter.*`); `insertion` as for the MLP, with ln_1 and attn in place of
+  /// ln_2 and mlp. The MLP's adapter is `mlp->set_adapter`.
   void set_attn_adapter(std::shared_ptr<MlpAdapterImpl> adapter, AdapterInsertion insertion);
   const std::shared_ptr<MlpAdapterImpl>& attn_adapter() const { return attn_adapter_; }
 

@@ -54,6 +54,14 @@ ReferenceReport check_baseline_reference(const std::filesystem::path& dir, doubl
 ReferenceReport check_cm_adapter_reference(const BaselineFixture& fx, double tolerance,
                                            const std::string& precision);
 
+/// Convpass (JieShibo/PETL-ViT): one module, batch-first input x, output y.
+ReferenceReport check_convpass_reference(const std::filesystem::path& dir, double tolerance,
+                                         const std::string& precision);
+
+/// ST-Adapter (linziyi96/st-adapter): one module on [B·T, L, C] frame-major tokens.
+ReferenceReport check_st_adapter_reference(const std::filesystem::path& dir, double tolerance,
+                                           const std::string& precision);
+
 /// CLIP4Clip's seqTransf head: frames -> head -> pooled video, logits against the text features.
 ReferenceReport check_seqtransf_reference(const BaselineFixture& fx, double tolerance,
                                           const std::string& precision);
