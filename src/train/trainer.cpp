@@ -65,6 +65,7 @@ void update_best_by_metric(nlohmann::json& best, int64_t epoch, const RetrievalM
       best[name] = {{"epoch", epoch}, {"value", value}};
     }
   }
+}
 
 std::string to_string(NonfiniteAction action) {
   return action == NonfiniteAction::kSkip ? "skip" : "stop";
