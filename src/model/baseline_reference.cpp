@@ -27,6 +27,15 @@ int64_t BaselineFixture::size(const std::string& key) const {
   return sizes.at(key).get<int64_t>();
 }
 
+std::vector<int64_t> BaselineFixture::size_list(const std::string& key) const {
+  const auto& sizes = meta.value("sizes", nlohmann::json::object());
+  if (!sizes.contains(key) || !sizes.at(key).is_array()) {
+    throw Error(
+        fmt::format("{}: sizes.{}: missing or not a list", (dir / "meta.json").string(), key));
+  }
+  return sizes.at(key).get<std::vector<int64_t>>();
+}
+
 const torch::Tensor& BaselineFixture::tensor(const std::string& name) const {
   auto it = io.find(name);
   if (it == io.end()) {
@@ -96,8 +105,8 @@ BaselineFixture load_baseline_fixture(const std::filesystem::path& dir) {
 ReferenceReport check_baseline_reference(const std::filesystem::path& dir, double tolerance,
                                          const std::string& precision) {
   const auto fx = load_baseline_fixture(dir);
-  if (fx.method == "convpass") return check_convpass_reference(dir, tolerance, precision);
-  if (fx.method == "st_adapter") return check_st_adapter_reference(dir, tolerance, precision);
+  if (fx.method == "convpass") return check_convpass_reference(fx, tolerance, precision);
+  if (fx.method == "st_adapter") return check_st_adapter_reference(fx, tolerance, precision);
   if (fx.method == "cm_adapter") return check_cm_adapter_reference(fx, tolerance, precision);
   if (fx.method == "seqtransf") return check_seqtransf_reference(fx, tolerance, precision);
   throw Error(

@@ -13,49 +13,16 @@
 #include "mvadapter/adapters/convpass_adapter.h"
 #include "mvadapter/adapters/st_adapter.h"
 #include "mvadapter/core/error.h"
-#include "mvadapter/io/json_file.h"
 #include "mvadapter/io/safetensors.h"
 
 namespace mva {
 
 namespace {
 
-namespace fs = std::filesystem;
-
-/// A fixture as read from disk, with the list-valued sizes these two modules need.
-struct AuthorsFixture {
-  fs::path dir;
-  nlohmann::ordered_json meta;
-  TensorMap io;
-
-  const torch::Tensor& tensor(const std::string& name) const {
-    auto it = io.find(name);
-    if (it == io.end()) {
-      throw Error(fmt::format("{}: missing tensor '{}'", (dir / "io.safetensors").string(), name));
-    }
-    return it->second;
-  }
-  int64_t size(const char* key) const {
-    const auto& sizes = meta.at("sizes");
-    if (!sizes.contains(key) || !sizes.at(key).is_number_integer()) {
-      throw Error(fmt::format("{}: sizes.{} is missing or not an integer",
-                              (dir / "meta.json").string(), key));
-    }
-    return sizes.at(key).get<int64_t>();
-  }
-  std::vector<int64_t> sizes(const char* key) const {
-    const auto& sizes = meta.at("sizes");
-    if (!sizes.contains(key) || !sizes.at(key).is_array()) {
-      throw Error(
-          fmt::format("{}: sizes.{} is missing or not a list", (dir / "meta.json").string(), key));
-    }
-    return sizes.at(key).get<std::vector<int64_t>>();
-  }
-};
 
 /// Copies every `param.<name>` into the module parameter `<name>` (the module registers the
 /// authors' names); a parameter on one side only is an error.
-void load_authors_parameters(torch::nn::Module& module, const AuthorsFixture& fx) {
+void load_authors_parameters(torch::nn::Module& module, const BaselineFixture& fx) {
   auto params = module.named_parameters(true);
   std::set<std::string> loaded;
   torch::NoGradGuard no_grad;
@@ -65,8 +32,7 @@ void load_authors_parameters(torch::nn::Module& module, const AuthorsFixture& fx
     auto* p = params.find(name);
     if (!p) {
       throw Error(fmt::format("{}: '{}' is not a parameter of our {} module",
-                              (fx.dir / "io.safetensors").string(), key,
-                              fx.meta.value("method", "?")));
+                              (fx.dir / "io.safetensors").string(), key, fx.method));
     }
     if (p->sizes() != t.sizes()) {
       throw Error(fmt::format("{}: '{}' has shape [{}], our module's is [{}]",
@@ -85,7 +51,7 @@ void load_authors_parameters(torch::nn::Module& module, const AuthorsFixture& fx
 }
 
 /// `forward` maps the fixture's input x (authors' layout, requires_grad) to their output y.
-ReferenceReport run_check(torch::nn::Module& module, const AuthorsFixture& fx,
+ReferenceReport run_check(torch::nn::Module& module, const BaselineFixture& fx,
                           const std::function<torch::Tensor(const torch::Tensor&)>& forward,
                           double tolerance, const std::string& precision) {
   const auto dtype = reference_dtype(precision);
@@ -98,25 +64,15 @@ ReferenceReport run_check(torch::nn::Module& module, const AuthorsFixture& fx,
   auto loss = (y * fx.tensor("in.loss_weight").to(dtype)).sum();
   loss.backward();
 
-  ReferenceReport report;
-  report.tolerance = tolerance;
-  report.precision = precision;
-  report.checks.push_back(compare_tensors("out.y", y, fx.tensor("out.y"), tolerance));
-  report.checks.push_back(compare_tensors("out.loss", loss, fx.tensor("out.loss"), tolerance));
-  report.checks.push_back(
-      compare_tensors("grad.in.x", x.grad(), fx.tensor("grad.in.x"), tolerance));
-  for (const auto& p : module.named_parameters(true)) {
-    auto g = p.value().grad();
-    if (!g.defined()) g = torch::zeros_like(p.value());
-    const auto name = "grad." + p.key();
-    report.checks.push_back(compare_tensors(name, g, fx.tensor(name), tolerance));
-  }
-  return report;
+  std::map<std::string, torch::Tensor> params;
+  for (const auto& p : module.named_parameters(true)) params.emplace(p.key(), p.value());
+  return compare_with_baseline(fx, {{"y", y}, {"loss", loss}}, {{"x", x}}, params, tolerance,
+                               precision);
 }
 
 /// Token count of the authors' input = 1 + grid², the grid square as their code assumes.
-void check_square_grid(const AuthorsFixture& fx, int64_t tokens) {
-  const auto grid = fx.sizes("grid");
+void check_square_grid(const BaselineFixture& fx, int64_t tokens) {
+  const auto grid = fx.size_list("grid");
   if (grid.size() != 2 || grid[0] != grid[1] || 1 + grid[0] * grid[1] != tokens) {
     throw Error(fmt::format("{}: sizes.grid [{}] does not match {} tokens ([CLS] + a square grid)",
                             (fx.dir / "meta.json").string(), fmt::join(grid, ", "), tokens));
@@ -124,7 +80,7 @@ void check_square_grid(const AuthorsFixture& fx, int64_t tokens) {
 }
 
 // Convpass: x [B, N, C] (batch first); our module is sequence first.
-ReferenceReport check_convpass(const AuthorsFixture& fx, double tolerance,
+ReferenceReport check_convpass(const BaselineFixture& fx, double tolerance,
                                const std::string& precision) {
   BranchAdapterConfig cfg;
   cfg.type = "convpass";
@@ -138,12 +94,12 @@ ReferenceReport check_convpass(const AuthorsFixture& fx, double tolerance,
 
 // ST-Adapter: x [B·T, L, C] frame-major; the authors' forward returns x with the delta added to
 // the patch tokens.
-ReferenceReport check_st_adapter(const AuthorsFixture& fx, double tolerance,
+ReferenceReport check_st_adapter(const BaselineFixture& fx, double tolerance,
                                  const std::string& precision) {
   BranchAdapterConfig cfg;
   cfg.type = "st_adapter";
   cfg.mid_dim = fx.size("adapter_channels");
-  cfg.kernel = fx.sizes("kernel_size");
+  cfg.kernel = fx.size_list("kernel_size");
   StAdapter m(fx.size("C"), cfg);
   check_square_grid(fx, fx.size("L_tokens"));
   const int64_t frames = fx.io.count("in.T") ? fx.tensor("in.T").item<int64_t>() : fx.size("T");
@@ -156,27 +112,16 @@ ReferenceReport check_st_adapter(const AuthorsFixture& fx, double tolerance,
       tolerance, precision);
 }
 
-AuthorsFixture read_fixture(const fs::path& dir) {
-  AuthorsFixture fx;
-  fx.dir = dir;
-  fx.meta = read_json_file(dir / "meta.json");
-  if (!fx.meta.contains("sizes") || !fx.meta.at("sizes").is_object()) {
-    throw Error(fmt::format("{}: no 'sizes' object", (dir / "meta.json").string()));
-  }
-  fx.io = read_safetensors(dir / "io.safetensors").tensors;
-  return fx;
-}
-
 }  // namespace
 
-ReferenceReport check_convpass_reference(const fs::path& dir, double tolerance,
+ReferenceReport check_convpass_reference(const BaselineFixture& fx, double tolerance,
                                          const std::string& precision) {
-  return check_convpass(read_fixture(dir), tolerance, precision);
+  return check_convpass(fx, tolerance, precision);
 }
 
-ReferenceReport check_st_adapter_reference(const fs::path& dir, double tolerance,
+ReferenceReport check_st_adapter_reference(const BaselineFixture& fx, double tolerance,
                                            const std::string& precision) {
-  return check_st_adapter(read_fixture(dir), tolerance, precision);
+  return check_st_adapter(fx, tolerance, precision);
 }
 
 }  // namespace mva

@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,8 @@ struct BaselineFixture {
   TensorMap params() const;
   /// meta.json sizes.<key> as an integer; throws Error naming the file and key when absent.
   int64_t size(const std::string& key) const;
+  /// meta.json sizes.<key> as a list of integers (e.g. a kernel); throws Error like size().
+  std::vector<int64_t> size_list(const std::string& key) const;
   /// io tensor `name`; throws Error naming the file when absent.
   const torch::Tensor& tensor(const std::string& name) const;
 };
@@ -55,11 +58,11 @@ ReferenceReport check_cm_adapter_reference(const BaselineFixture& fx, double tol
                                            const std::string& precision);
 
 /// Convpass (JieShibo/PETL-ViT): one module, batch-first input x, output y.
-ReferenceReport check_convpass_reference(const std::filesystem::path& dir, double tolerance,
+ReferenceReport check_convpass_reference(const BaselineFixture& fx, double tolerance,
                                          const std::string& precision);
 
 /// ST-Adapter (linziyi96/st-adapter): one module on [B·T, L, C] frame-major tokens.
-ReferenceReport check_st_adapter_reference(const std::filesystem::path& dir, double tolerance,
+ReferenceReport check_st_adapter_reference(const BaselineFixture& fx, double tolerance,
                                            const std::string& precision);
 
 /// CLIP4Clip's seqTransf head: frames -> head -> pooled video, logits against the text features.
