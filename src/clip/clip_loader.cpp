@@ -170,14 +170,30 @@ TensorMap openai_to_hf(const TensorMap& openai) {
   return out;
 }
 
-std::optional<std::string> known_clip_sha256(const std::string& file_name) {
+namespace {
+
+const std::map<std::string, std::string>& known_clip_releases() {
   static const std::map<std::string, std::string> kKnown = {
       {"ViT-B-32.pt", "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af"},
       {"ViT-B-16.pt", "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f"},
       {"ViT-L-14.pt", "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836"},
   };
-  auto it = kKnown.find(file_name);
-  if (it == kKnown.end()) return std::nullopt;
+  return kKnown;
+}
+
+}  // namespace
+
+bool is_known_clip_sha256(const std::string& sha256) {
+  for (const auto& [name, sha] : known_clip_releases()) {
+    if (sha == sha256) return true;
+  }
+  return false;
+}
+
+std::optional<std::string> known_clip_sha256(const std::string& file_name) {
+  const auto& known = known_clip_releases();
+  auto it = known.find(file_name);
+  if (it == known.end()) return std::nullopt;
   return it->second;
 }
 
@@ -205,14 +221,24 @@ ClipWeights read_clip_weights(const std::filesystem::path& path) {
     }
     w.format = hf ? ClipWeightFormat::kHuggingFace : ClipWeightFormat::kOpenAiSafetensors;
     w.tensors = hf ? hf_to_openai(file.tensors, path.string()) : std::move(file.tensors);
-  } else if (is_zip(path)) {
-    w.format = ClipWeightFormat::kOpenAiTorchScript;
-    try {
-      w.tensors = read_torchscript(path);
-    } catch (const Error&) {
-      // A plain torch.save'd state dict is also a zip archive.
-      w.tensors = read_torch_state_dict(path);
+  } else if (is_zip(path) && is_torchscript_archive(path)) {
+    // LibTorch's TorchScript deserializer is not hardened against hostile files: OpenAI's own
+    // releases are trusted by their hash, anything else is loaded with a warning.
+    if (!w.sha256) w.sha256 = file_sha256(path);
+    if (!is_known_clip_sha256(*w.sha256)) {
+      spdlog::warn(
+          "{}: a TorchScript archive that is not one of OpenAI's CLIP releases (sha256 {}): "
+          "TorchScript goes through LibTorch's deserializer, which is not hardened against "
+          "hostile files. Load archives from people you trust only; to share weights, convert "
+          "them once with `mvadapter convert {} OUT.safetensors` and load the safetensors file",
+          path.string(), *w.sha256, path.string());
     }
+    w.format = ClipWeightFormat::kOpenAiTorchScript;
+    w.tensors = read_torchscript(path);
+  } else if (is_zip(path)) {
+    // A torch.save'd state dict: read by our own pickle reader (safe for any file).
+    w.format = ClipWeightFormat::kOpenAiStateDict;
+    w.tensors = read_torch_state_dict(path);
   } else {
     throw Error(
         fmt::format("{}: not a CLIP weight file (expected an OpenAI .pt archive or "

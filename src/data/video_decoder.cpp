@@ -80,7 +80,11 @@ struct Plan {
 Plan make_plan(int64_t frame_count, double fps, const VideoEntry& v, const DecodeOptions& o,
                const FrameSelector& select) {
   Plan p;
-  p.sample_index = sampled_frame_indices(frame_count, fps, o.sample_fps, v.start_s, v.end_s);
+  try {
+    p.sample_index = sampled_frame_indices(frame_count, fps, o.sample_fps, v.start_s, v.end_s);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", v.path.string(), e.what()));
+  }
   p.positions = select(static_cast<int64_t>(p.sample_index.size()));
   check_positions(p.positions, static_cast<int64_t>(p.sample_index.size()), v.path);
   for (auto pos : p.positions) p.needed.push_back(p.sample_index[static_cast<size_t>(pos)]);
@@ -287,6 +291,16 @@ std::vector<int64_t> sampled_frame_indices(int64_t frame_count, double fps, doub
         fmt::format("frame sampling: fps {} and sample fps {} must be positive", fps, sample_fps));
   }
   const double start = start_s > 0.0 ? start_s : 0.0;
+  // A container may claim any length: bound the list before building it, not after.
+  double stop = static_cast<double>(frame_count) / fps;
+  if (end_s >= 0.0) stop = std::min(stop, end_s);
+  const double samples = (stop - start) * sample_fps;
+  if (samples > static_cast<double>(kMaxSampledFrames)) {
+    throw Error(fmt::format(
+        "frame sampling: {} frames at {} fps sampled at {} per second give {:.0f} frames, more "
+        "than the {} mvadapter reads from one video (a corrupt container, or not a clip)",
+        frame_count, fps, sample_fps, samples, kMaxSampledFrames));
+  }
   std::vector<int64_t> out;
   for (int64_t k = 0;; ++k) {
     const double t = start + static_cast<double>(k) / sample_fps;

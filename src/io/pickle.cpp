@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <torch/torch.h>
 
 #include "mvadapter/core/error.h"
 
@@ -25,12 +26,27 @@ struct PyObject;
 using PyRef = std::shared_ptr<PyObject>;
 
 struct PyObject {
-  enum class Kind { kNone, kBool, kInt, kFloat, kStr, kBytes, kList, kTuple, kDict };
+  // kGlobal, kStorage and kTensor exist only while reading a torch.save archive's data.pkl.
+  enum class Kind {
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kStr,
+    kBytes,
+    kList,
+    kTuple,
+    kDict,
+    kGlobal,
+    kStorage,
+    kTensor
+  };
   Kind kind = Kind::kNone;
   bool b = false;
   int64_t i = 0;
   double f = 0.0;
-  std::string s;                                 // str (UTF-8) or bytes
+  std::string s;                                 // str (UTF-8), bytes, or a global's name
+  torch::Tensor t;                               // a storage (1-D) or a tensor
   std::vector<PyRef> items;                      // list, tuple
   std::vector<std::pair<PyRef, PyRef>> entries;  // dict, in insertion order
   size_t offset = 0;                             // byte offset of the opcode that made it
@@ -207,13 +223,43 @@ const char* kind_name(PyObject::Kind k) {
       return "tuple";
     case PyObject::Kind::kDict:
       return "dict";
+    case PyObject::Kind::kGlobal:
+      return "global";
+    case PyObject::Kind::kStorage:
+      return "storage";
+    case PyObject::Kind::kTensor:
+      return "tensor";
   }
   return "?";
 }
 
+// The only globals a torch.save'd dictionary of tensors refers to. Anything else (os.system,
+// builtins.eval, a model class) is how a hostile pickle runs code, and is refused by name.
+const std::map<std::string, torch::ScalarType>& storage_globals() {
+  static const std::map<std::string, torch::ScalarType> kStorages = {
+      {"torch.DoubleStorage", torch::kFloat64}, {"torch.FloatStorage", torch::kFloat32},
+      {"torch.HalfStorage", torch::kFloat16},   {"torch.BFloat16Storage", torch::kBFloat16},
+      {"torch.LongStorage", torch::kInt64},     {"torch.IntStorage", torch::kInt32},
+      {"torch.ShortStorage", torch::kInt16},    {"torch.CharStorage", torch::kInt8},
+      {"torch.ByteStorage", torch::kUInt8},     {"torch.BoolStorage", torch::kBool},
+  };
+  return kStorages;
+}
+
+constexpr const char* kOrderedDict = "collections.OrderedDict";
+constexpr const char* kRebuildTensor = "torch._utils._rebuild_tensor_v2";
+constexpr const char* kRebuildParameter = "torch._utils._rebuild_parameter";
+
+bool is_allowed_global(const std::string& name) {
+  return name == kOrderedDict || name == kRebuildTensor || name == kRebuildParameter ||
+         storage_globals().count(name) != 0;
+}
+
 class Unpickler {
  public:
-  Unpickler(std::string_view data, const std::string& name) : data_(data), name_(name) {}
+  /// `read_storage` null: plain data only (no globals, no persistent ids).
+  Unpickler(std::string_view data, const std::string& name, const StorageReader* read_storage)
+      : data_(data), name_(name), read_storage_(read_storage) {}
 
   PyRef run() {
     while (pos_ < data_.size()) {
@@ -533,6 +579,34 @@ class Unpickler {
       case 'g':
         memo_get(parse_decimal(read_line()));
         break;
+      case 'c': {  // GLOBAL: "module\nname\n"
+        std::string module = read_line();
+        push_global(module + "." + read_line());
+        break;
+      }
+      case 0x93: {  // STACK_GLOBAL
+        PyRef qualname = pop();
+        PyRef module = pop();
+        if (module->kind != PyObject::Kind::kStr || qualname->kind != PyObject::Kind::kStr)
+          fail("expected the module and the name as two str");
+        push_global(module->s + "." + qualname->s);
+        break;
+      }
+      case 'R':
+        reduce();
+        break;
+      case 'Q': {  // BINPERSID: a reference to a storage record of the archive
+        PyRef pid = pop();
+        push(load_storage(*pid));
+        break;
+      }
+      case 'b': {  // BUILD: OrderedDict's state (a state dict's _metadata) carries no tensors
+        PyRef state = pop();
+        if (top()->kind != PyObject::Kind::kDict)
+          fail(fmt::format("BUILD of a {} is not allowed (only OrderedDict state)",
+                           kind_name(top()->kind)));
+        break;
+      }
       default:
         if (opcode_name(op_) != nullptr) {
           fail(
@@ -543,8 +617,128 @@ class Unpickler {
     }
   }
 
+  void push_global(const std::string& qualified) {
+    if (read_storage_ == nullptr) {
+      fail(fmt::format("global '{}' is not allowed: only plain data (dict, list, tuple, str, "
+                       "bytes, int, float, bool, None) can be read from this pickle",
+                       qualified));
+    }
+    if (!is_allowed_global(qualified)) {
+      fail(fmt::format("global '{}' is not allowed: a checkpoint may refer only to {}, {}, {} "
+                       "and torch.<Type>Storage (a pickle that names anything else can run "
+                       "code when Python loads it)",
+                       qualified, kOrderedDict, kRebuildTensor, kRebuildParameter));
+    }
+    auto obj = make(PyObject::Kind::kGlobal);
+    obj->s = qualified;
+    push(std::move(obj));
+  }
+
+  int64_t int_arg(const PyObject& o, const char* what) {
+    if (o.kind != PyObject::Kind::kInt)
+      fail(fmt::format("{}: expected an int, found a {}", what, kind_name(o.kind)));
+    return o.i;
+  }
+
+  std::vector<int64_t> int_tuple(const PyObject& o, const char* what) {
+    if (o.kind != PyObject::Kind::kTuple)
+      fail(fmt::format("{}: expected a tuple of ints, found a {}", what, kind_name(o.kind)));
+    std::vector<int64_t> out;
+    for (const auto& item : o.items) {
+      const int64_t v = int_arg(*item, what);
+      if (v < 0) fail(fmt::format("{}: negative value {}", what, v));
+      out.push_back(v);
+    }
+    return out;
+  }
+
+  // ('storage', torch.<Type>Storage, key, location, numel): read once per key, as torch.load.
+  PyRef load_storage(const PyObject& pid) {
+    if (read_storage_ == nullptr) fail("persistent ids are not allowed in a plain-data pickle");
+    if (pid.kind != PyObject::Kind::kTuple || pid.items.size() != 5 ||
+        pid.items[0]->kind != PyObject::Kind::kStr || pid.items[0]->s != "storage" ||
+        pid.items[1]->kind != PyObject::Kind::kGlobal ||
+        pid.items[2]->kind != PyObject::Kind::kStr) {
+      fail("expected the persistent id ('storage', torch.<Type>Storage, key, location, numel)");
+    }
+    const auto type = storage_globals().find(pid.items[1]->s);
+    if (type == storage_globals().end())
+      fail(fmt::format("'{}' is not a storage type", pid.items[1]->s));
+    const std::string& key = pid.items[2]->s;
+    const int64_t numel = int_arg(*pid.items[4], "storage size");
+    if (numel < 0) fail(fmt::format("storage '{}': negative size {}", key, numel));
+    auto cached = storages_.find(key);
+    if (cached != storages_.end()) {
+      if (cached->second->t.scalar_type() != type->second || cached->second->t.numel() != numel)
+        fail(fmt::format("storage '{}' is referred to with two different types or sizes", key));
+      return cached->second;
+    }
+    auto obj = make(PyObject::Kind::kStorage);
+    obj->t = (*read_storage_)(key, type->second, numel);
+    if (obj->t.scalar_type() != type->second || obj->t.dim() != 1 || obj->t.numel() != numel)
+      fail(fmt::format("storage '{}': the archive's record does not hold {} {} elements", key,
+                       numel, c10::toString(type->second)));
+    storages_.emplace(key, obj);
+    return obj;
+  }
+
+  // _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata]): a view
+  // of the storage, every element of which must lie inside it.
+  PyRef rebuild_tensor(const std::vector<PyRef>& args) {
+    if (args.size() < 4 || args[0]->kind != PyObject::Kind::kStorage)
+      fail("_rebuild_tensor_v2 expects (storage, offset, size, stride, ...)");
+    const torch::Tensor& storage = args[0]->t;
+    const int64_t offset = int_arg(*args[1], "tensor offset");
+    const auto size = int_tuple(*args[2], "tensor size");
+    const auto stride = int_tuple(*args[3], "tensor stride");
+    if (offset < 0) fail(fmt::format("negative tensor offset {}", offset));
+    if (size.size() != stride.size())
+      fail(fmt::format("tensor size has {} dimensions, stride {}", size.size(), stride.size()));
+    // The last element's index, in 128 bits so that hostile sizes cannot wrap around.
+    __int128 last = offset;
+    bool empty = false;
+    for (size_t d = 0; d < size.size(); ++d) {
+      if (size[d] == 0) empty = true;
+      last += static_cast<__int128>(size[d] > 0 ? size[d] - 1 : 0) * stride[d];
+    }
+    if (!empty && last >= storage.numel()) {
+      fail(fmt::format("tensor of size {} (stride {}, offset {}) reaches beyond its storage of "
+                       "{} elements",
+                       fmt::join(size, "x"), fmt::join(stride, ","), offset, storage.numel()));
+    }
+    auto obj = make(PyObject::Kind::kTensor);
+    obj->t = empty ? torch::empty(size, storage.options())
+                   : storage.as_strided(size, stride, offset);
+    return obj;
+  }
+
+  void reduce() {
+    PyRef args = pop();
+    PyRef callable = pop();
+    if (callable->kind != PyObject::Kind::kGlobal)
+      fail(fmt::format("REDUCE of a {} (only an allowed global can be called)",
+                       kind_name(callable->kind)));
+    if (args->kind != PyObject::Kind::kTuple)
+      fail(fmt::format("REDUCE arguments: expected a tuple, found a {}", kind_name(args->kind)));
+    const std::string& fn = callable->s;
+    if (fn == kOrderedDict) {
+      if (!args->items.empty()) fail("OrderedDict(...) with arguments is not supported");
+      push(make(PyObject::Kind::kDict));
+    } else if (fn == kRebuildTensor) {
+      push(rebuild_tensor(args->items));
+    } else if (fn == kRebuildParameter) {
+      if (args->items.empty() || args->items[0]->kind != PyObject::Kind::kTensor)
+        fail("_rebuild_parameter expects (tensor, requires_grad, hooks)");
+      push(args->items[0]);
+    } else {
+      fail(fmt::format("'{}' cannot be called", fn));
+    }
+  }
+
   std::string_view data_;
   const std::string& name_;
+  const StorageReader* read_storage_;
+  std::map<std::string, PyRef> storages_;
   size_t pos_ = 0;
   size_t op_offset_ = 0;
   uint8_t op_ = 0;
@@ -571,6 +765,11 @@ Json to_json(const PyObject& obj, const std::string& name,
       return obj.s;
     case Kind::kBytes:
       return Json::binary(std::vector<uint8_t>(obj.s.begin(), obj.s.end()));
+    case Kind::kGlobal:
+    case Kind::kStorage:
+    case Kind::kTensor:  // only a torch archive's reader makes these, and it does not get here
+      throw Error(fmt::format("{}: byte {}: a {} cannot be converted to JSON", name, obj.offset,
+                              kind_name(obj.kind)));
     default:
       break;
   }
@@ -606,10 +805,34 @@ Json to_json(const PyObject& obj, const std::string& name,
 }  // namespace
 
 nlohmann::ordered_json parse_pickle(std::string_view bytes, const std::string& name) {
-  Unpickler unpickler(bytes, name);
+  Unpickler unpickler(bytes, name, nullptr);
   PyRef root = unpickler.run();
   std::unordered_set<const PyObject*> open;
   return to_json(*root, name, open, 0);
+}
+
+TorchPickle parse_torch_pickle(std::string_view bytes, const std::string& name,
+                               const StorageReader& read_storage) {
+  Unpickler unpickler(bytes, name, &read_storage);
+  PyRef root = unpickler.run();
+  if (root->kind != PyObject::Kind::kDict) {
+    throw Error(fmt::format("{}: expected a dictionary of tensors, found a {}", name,
+                            kind_name(root->kind)));
+  }
+  TorchPickle out;
+  for (const auto& [key, value] : root->entries) {
+    if (key->kind != PyObject::Kind::kStr) continue;
+    if (value->kind == PyObject::Kind::kTensor) {
+      out.tensors[key->s] = value->t;
+    } else if (value->kind == PyObject::Kind::kDict) {
+      TensorMap& inner = out.nested[key->s];
+      for (const auto& [k, v] : value->entries) {
+        if (k->kind == PyObject::Kind::kStr && v->kind == PyObject::Kind::kTensor)
+          inner[k->s] = v->t;
+      }
+    }
+  }
+  return out;
 }
 
 nlohmann::ordered_json read_pickle(const std::filesystem::path& file) {

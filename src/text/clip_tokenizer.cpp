@@ -1,6 +1,7 @@
 #include "mvadapter/text/clip_tokenizer.h"
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <string_view>
 
@@ -335,13 +336,22 @@ std::vector<int64_t> ClipTokenizer::bpe(const std::string& word) const {
 }
 
 std::vector<int64_t> ClipTokenizer::encode(std::string_view text) const {
+  return encode_prefix(text, std::numeric_limits<size_t>::max());
+}
+
+std::vector<int64_t> ClipTokenizer::encode_prefix(std::string_view text, size_t limit) const {
   std::string clean = clip_clean_text(text);
   std::vector<int64_t> ids;
   re2::StringPiece input(clean);
   std::string piece;
-  while (RE2::FindAndConsume(&input, pretokenizer(), &piece)) {
-    auto part = bpe(piece);
-    ids.insert(ids.end(), part.begin(), part.end());
+  // Words are encoded independently, so stopping once `limit` ids exist changes none of them.
+  while (ids.size() < limit && RE2::FindAndConsume(&input, pretokenizer(), &piece)) {
+    // BPE is quadratic in a word's length: a pathological "word" (a 1 MB run of letters) is
+    // encoded in pieces of kMaxWordBytes, where the original would take hours.
+    for (size_t at = 0; at < piece.size() && ids.size() < limit; at += kMaxWordBytes) {
+      auto part = bpe(piece.substr(at, kMaxWordBytes));
+      ids.insert(ids.end(), part.begin(), part.end());
+    }
   }
   return ids;
 }
@@ -351,7 +361,7 @@ PaddedIds ClipTokenizer::encode_padded(std::string_view text, int64_t max_words)
     throw Error(
         fmt::format("max_words: expected at least 2 (room for SOT and EOT), got {}", max_words));
   }
-  auto bpe_ids = encode(text);
+  auto bpe_ids = encode_prefix(text, static_cast<size_t>(max_words - 2));
   size_t keep = std::min(bpe_ids.size(), static_cast<size_t>(max_words - 2));
   PaddedIds out;
   out.ids.assign(static_cast<size_t>(max_words), 0);

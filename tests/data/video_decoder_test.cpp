@@ -95,6 +95,16 @@ TEST(VideoDecoder, SampledIndicesFollowIntOfTimesFps) {
   EXPECT_TRUE(sampled_frame_indices(0, 25.0, 1.0, -1, -1).empty());
 }
 
+// A container claiming 2^40 frames at 30 fps (over a thousand years): refused before a list of
+// 36 billion indices is built; a window inside such a video is fine.
+TEST(VideoDecoder, ImpossibleFrameCountIsRefusedBeforeAllocating) {
+  MVA_REQUIRE_VIDEO();
+  EXPECT_ERROR_CONTAINS(sampled_frame_indices(int64_t{1} << 40, 30.0, 1.0, -1, -1),
+                        "frame sampling: 1099511627776 frames at 30 fps sampled at 1 per second");
+  EXPECT_EQ(sampled_frame_indices(int64_t{1} << 40, 30.0, 1.0, 10.0, 12.0),
+            (std::vector<int64_t>{300, 330, 360}));
+}
+
 TEST(VideoDecoder, StreamingGivesTheSameFramesAsReading) {
   MVA_REQUIRE_VIDEO();
   const auto v = entry(test::fixture_path("video/faststart_7375_5s.mp4"));

@@ -133,7 +133,91 @@ TEST(Pickle, ClassInstancesAreRejectedByName) {
       "\x6e\x5f\x5f\x0a\x73\x65\x74\x0a\x71\x02\x5d\x71\x03\x4b\x01\x61\x85\x71\x04\x52\x71\x05"
       "\x73\x2e");
   EXPECT_ERROR_CONTAINS(parse_pickle(bytes, "set.pkl"),
-                        "set.pkl: byte 13: opcode 0x63 ('c' GLOBAL): not supported");
+                        "set.pkl: byte 13: opcode 0x63 ('c' GLOBAL): global '__builtin__.set' "
+                        "is not allowed: only plain data");
+}
+
+// What a hostile pickle looks like: pickle.dumps(Evil(), protocol=2) with
+// Evil.__reduce__ = lambda self: (os.system, ('echo owned',)).
+const std::string kOsSystem = BYTES(
+    "\x80\x02" "cposix\nsystem\nq\x00X\x0a\x00\x00\x00" "echo ownedq\x01\x85q\x02Rq\x03.");
+
+TEST(Pickle, CodeExecutionGlobalsAreRejectedByNameInBothModes) {
+  EXPECT_ERROR_CONTAINS(parse_pickle(kOsSystem, "evil.pkl"),
+                        "evil.pkl: byte 2: opcode 0x63 ('c' GLOBAL): global 'posix.system' is "
+                        "not allowed");
+  int reads = 0;
+  const StorageReader reader = [&](const std::string&, torch::ScalarType, int64_t) {
+    ++reads;
+    return torch::Tensor();
+  };
+  EXPECT_ERROR_CONTAINS(parse_torch_pickle(kOsSystem, "evil.pkl", reader),
+                        "global 'posix.system' is not allowed: a checkpoint may refer only to "
+                        "collections.OrderedDict");
+  EXPECT_EQ(reads, 0);
+}
+
+// A torch.save-style data.pkl, written opcode by opcode (protocol 2, as torch.save does).
+std::string str_op(const std::string& s) {
+  std::string out = "X";
+  for (int k = 0; k < 4; ++k) out += static_cast<char>((s.size() >> (8 * k)) & 0xff);
+  return out + s;
+}
+std::string int_op(int v) {  // BININT1
+  return std::string("K") + static_cast<char>(v);
+}
+// _rebuild_tensor_v2(storage `key` of `numel` floats, offset, (size,), (stride,), False, {})
+std::string tensor_op(const std::string& key, int numel, int offset, int size, int stride) {
+  return "ctorch._utils\n_rebuild_tensor_v2\n((" + str_op("storage") + "ctorch\nFloatStorage\n" +
+         str_op(key) + str_op("cpu") + int_op(numel) + "tQ" + int_op(offset) + int_op(size) +
+         "\x85" + int_op(stride) + "\x85\x89" "ccollections\nOrderedDict\n)RtR";
+}
+std::string state_dict_pickle(const std::string& entries) {
+  return "\x80\x02" "ccollections\nOrderedDict\n)R(" + entries + "u.";
+}
+
+TEST(TorchPickle, RebuildsTensorsAsViewsOfTheirStorageReadOncePerKey) {
+  std::vector<std::string> keys;
+  const StorageReader reader = [&](const std::string& key, torch::ScalarType dtype,
+                                   int64_t numel) {
+    keys.push_back(key);
+    EXPECT_EQ(dtype, torch::kFloat32);
+    return torch::arange(numel, torch::TensorOptions().dtype(dtype));
+  };
+  // Two tensors share storage '0' (4 floats): a = s[1:3], b = s[0::2].
+  const auto got = parse_torch_pickle(
+      state_dict_pickle(str_op("a") + tensor_op("0", 4, 1, 2, 1) + str_op("b") +
+                        tensor_op("0", 4, 0, 2, 2)),
+      "sd.pkl", reader);
+  ASSERT_EQ(got.tensors.size(), 2u);
+  EXPECT_TRUE(got.tensors.at("a").equal(torch::tensor({1.0f, 2.0f})));
+  EXPECT_TRUE(got.tensors.at("b").equal(torch::tensor({0.0f, 2.0f})));
+  EXPECT_EQ(keys, (std::vector<std::string>{"0"}));
+}
+
+TEST(TorchPickle, TensorReachingBeyondItsStorageIsRefused) {
+  const StorageReader reader = [](const std::string&, torch::ScalarType dtype, int64_t numel) {
+    return torch::zeros({numel}, torch::TensorOptions().dtype(dtype));
+  };
+  // 3 elements at stride 2 from offset 0 need 5; the storage has 4.
+  EXPECT_ERROR_CONTAINS(
+      parse_torch_pickle(state_dict_pickle(str_op("w") + tensor_op("0", 4, 0, 3, 2)), "sd.pkl",
+                         reader),
+      "tensor of size 3 (stride 2, offset 0) reaches beyond its storage of 4 elements");
+  EXPECT_ERROR_CONTAINS(
+      parse_torch_pickle(state_dict_pickle(str_op("w") + tensor_op("0", 4, 4, 1, 1)), "sd.pkl",
+                         reader),
+      "reaches beyond its storage");
+}
+
+TEST(TorchPickle, StorageOfTheWrongSizeFromTheReaderIsRefused) {
+  const StorageReader short_reader = [](const std::string&, torch::ScalarType dtype, int64_t) {
+    return torch::zeros({1}, torch::TensorOptions().dtype(dtype));
+  };
+  EXPECT_ERROR_CONTAINS(
+      parse_torch_pickle(state_dict_pickle(str_op("w") + tensor_op("0", 4, 0, 1, 1)), "sd.pkl",
+                         short_reader),
+      "storage '0': the archive's record does not hold 4 Float elements");
 }
 
 TEST(Pickle, NonStringDictKeysAreRejected) {

@@ -179,6 +179,28 @@ TEST(ClipTokenizer, TruncatesToMaxWordsKeepingEot) {
   EXPECT_ERROR_CONTAINS(tokenizer().encode_padded(text, 1), "max_words");
 }
 
+// A 1 MB caption: only the words that are kept are encoded, and a 1 MB "word" is encoded in
+// pieces (BPE is quadratic in a word's length; whole, this one would take hours).
+TEST(ClipTokenizer, MegabyteCaptionKeepsTheFirstWordsInBoundedWork) {
+  std::string word;
+  uint32_t state = 12345;
+  while (word.size() < (1u << 20)) {
+    state = state * 1103515245u + 12345u;
+    word += static_cast<char>('a' + (state >> 16) % 26);
+  }
+  auto padded = tokenizer().encode_padded("models are walking down a short runway " + word, 9);
+  EXPECT_EQ(padded.ids, (Ids{49406, 6176, 631, 3941, 1136, 320, 3005, 13927, 49407}));
+  auto alone = tokenizer().encode_padded(word, 32);
+  EXPECT_EQ(alone.mask, Ids(32, 1));
+  EXPECT_EQ(alone.ids.back(), ClipTokenizer::kEot);
+  // A word of exactly kMaxWordBytes is one piece: the same ids as the whole word's prefix.
+  const std::string piece = word.substr(0, ClipTokenizer::kMaxWordBytes);
+  const Ids whole = tokenizer().encode(piece);
+  const Ids two = tokenizer().encode(piece + piece);
+  ASSERT_EQ(two.size(), 2 * whole.size());
+  EXPECT_TRUE(std::equal(whole.begin(), whole.end(), two.begin()));
+}
+
 TEST(ClipTokenizer, DecodesBytesAndWordEnds) {
   EXPECT_EQ(tokenizer().decode({6176, 631, 3941, 1136, 320, 3005, 13927}),
             "models are walking down a short runway ");

@@ -62,6 +62,25 @@ TEST(ParamsCli, PrintsThePaperRatioForTheMsrVttRecipe) {
   EXPECT_NE(out.find("2.39 % of CLIP"), std::string::npos) << out;
 }
 
+// TorchScript goes through LibTorch's deserializer: an archive that is not an OpenAI release
+// (the fixture is one we made) loads, with a warning that recommends converting it; the same
+// weights as safetensors load silently.
+TEST(ParamsCli, WarnsOnATorchScriptArchiveThatIsNotAnOpenAiRelease) {
+  std::string out;
+  const auto pt = test::fixture_path("mv_adapter_tiny/clip_openai.pt");
+  int rc = test::run_command(cli() + " params --clip " + pt.string(), &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("a TorchScript archive that is not one of OpenAI's CLIP releases"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("mvadapter convert " + pt.string() + " OUT.safetensors"), std::string::npos)
+      << out;
+  const auto st = test::fixture_path("mv_adapter_tiny/clip.safetensors");
+  rc = test::run_command(cli() + " params --clip " + st.string(), &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out.find("TorchScript"), std::string::npos) << out;
+}
+
 TEST(ParamsCli, ReadsTheShippedMsrVttConfig) {
   std::string out;
   auto cfg = std::filesystem::path(MVA_SOURCE_DIR) / "configs/msrvtt/mv_adapter_vit_b16.yaml";
@@ -112,7 +131,9 @@ TEST(ParamsCli, BaselineConfigsPrintThePapersShare) {
     double paper;
     const char* line;  // nullptr: the share alone is checked
   };
-  for (const auto& c : {Case{"convpass", 2.80, nullptr}, Case{"st_adapter", 5.93, nullptr},
+  for (const auto& c : {Case{"bottleneck_seq", 2.78, "trainable: 4121600 = 2.75 % of CLIP"},
+                        Case{"bottleneck_par", 2.78, "trainable: 4121600 = 2.75 % of CLIP"},
+                        Case{"convpass", 2.80, nullptr}, Case{"st_adapter", 5.93, nullptr},
                         Case{"cm_adapter", 2.76, "trainable: 4124480 = 2.76 % of CLIP"},
                         Case{"seqtransf", 8.45, "trainable: 12648960 = 8.45 % of CLIP"}}) {
     SCOPED_TRACE(c.config);

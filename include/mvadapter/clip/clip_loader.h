@@ -12,6 +12,7 @@ namespace mva {
 enum class ClipWeightFormat {
   kOpenAiTorchScript,  ///< OpenAI's released `ViT-B-16.pt` (a TorchScript archive)
   kOpenAiSafetensors,  ///< safetensors with OpenAI names
+  kOpenAiStateDict,    ///< a torch.save'd state dict with OpenAI names
   kHuggingFace,        ///< safetensors with Hugging Face `CLIPModel` names
 };
 
@@ -46,5 +47,8 @@ void save_clip(const ClipModelImpl& clip, const std::filesystem::path& path,
 
 /// The published sha256 of an OpenAI release by file name ("ViT-B-16.pt"), if known.
 std::optional<std::string> known_clip_sha256(const std::string& file_name);
+
+/// Whether `sha256` (hex) is that of one of OpenAI's released CLIP archives.
+bool is_known_clip_sha256(const std::string& sha256);
 
 }  // namespace mva

@@ -45,6 +45,10 @@ struct VideoFrames {
 /// Chooses which of the n sampled frames to keep: increasing positions in [0, n).
 using FrameSelector = std::function<std::vector<int64_t>(int64_t n)>;
 
+/// The most frames sampled from one video (12 days at 1 fps): a container that claims more is
+/// refused before the list is built, since a corrupt header can claim any count.
+constexpr int64_t kMaxSampledFrames = int64_t{1} << 20;
+
 /// The source frame indices of the sampled frames of a video with `frame_count` frames at
 /// `fps`, inside the window [start_s, end_s] (negative = open end): int((start + k / sample_fps)
 /// * fps) for k = 0, 1, ... while the index is < frame_count and the time is <= end_s.

@@ -1,9 +1,13 @@
 #pragma once
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
+
+#include "mvadapter/io/safetensors.h"
 
 namespace mva {
 
@@ -17,5 +21,24 @@ nlohmann::ordered_json read_pickle(const std::filesystem::path& file);
 
 /// The same for pickle bytes already in memory; `name` stands for the file in error messages.
 nlohmann::ordered_json parse_pickle(std::string_view bytes, const std::string& name);
+
+/// Returns the storage record `key` of a torch.save archive: a 1-D tensor of `numel` `dtype`s.
+using StorageReader =
+    std::function<torch::Tensor(const std::string& key, torch::ScalarType dtype, int64_t numel)>;
+
+/// A torch.save'd dictionary: its tensors, and those of the dictionaries one level down (a
+/// checkpoint's {"state_dict": {...}, "epoch": 3}). Other values are skipped.
+struct TorchPickle {
+  TensorMap tensors;
+  std::map<std::string, TensorMap> nested;
+};
+
+/// Reads the data.pkl of a torch.save archive with the same reader, which then also accepts the
+/// globals a dictionary of tensors needs — collections.OrderedDict, torch._utils's
+/// _rebuild_tensor_v2 and _rebuild_parameter, torch.<Type>Storage — and storage persistent ids
+/// (read through `read_storage`); any other global throws Error naming it, so a hostile pickle
+/// cannot run code. Tensors are views of their storage, checked to lie inside it.
+TorchPickle parse_torch_pickle(std::string_view bytes, const std::string& name,
+                               const StorageReader& read_storage);
 
 }  // namespace mva

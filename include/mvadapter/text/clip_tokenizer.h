@@ -42,8 +42,16 @@ class ClipTokenizer {
   /// find_asset("bpe_simple_vocab_16e6.txt.gz").
   explicit ClipTokenizer(const std::string& vocab_path = "");
 
+  /// Words longer than this many bytes are encoded in pieces of this size: BPE is quadratic
+  /// in a word's length. No real word comes near it (the original takes hours on such input).
+  static constexpr size_t kMaxWordBytes = 4096;
+
   /// BPE ids of `text` without SOT/EOT (SimpleTokenizer.encode).
   std::vector<int64_t> encode(std::string_view text) const;
+
+  /// The first ids of encode(text): stops once at least `limit` exist (so a 1 MB caption costs
+  /// only the words that are kept), possibly returning a few more.
+  std::vector<int64_t> encode_prefix(std::string_view text, size_t limit) const;
 
   /// [SOT] + encode(text)[:max_words-2] + [EOT], zero padded to max_words (max_words >= 2).
   PaddedIds encode_padded(std::string_view text, int64_t max_words) const;
