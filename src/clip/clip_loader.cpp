@@ -230,7 +230,7 @@ ClipWeights read_clip_weights(const std::filesystem::path& path) {
           "{}: a TorchScript archive that is not one of OpenAI's CLIP releases (sha256 {}): "
           "TorchScript goes through LibTorch's deserializer, which is not hardened against "
           "hostile files. Load archives from people you trust only; to share weights, convert "
-          "them once with `mvadapter convert {} OUT.safetensors` and load the safetensors file",
+          "them once with `mvadapter convert {} -o OUT.safetensors` and load the safetensors file",
           path.string(), *w.sha256, path.string());
     }
     w.format = ClipWeightFormat::kOpenAiTorchScript;

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -318,7 +321,10 @@ std::vector<fs::path> list_frame_files(const fs::path& folder) {
     throw Error(fmt::format("{}: no such folder of frames", folder.string()));
   }
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(folder, ec)) {
+  fs::directory_iterator listing(folder, ec);
+  if (ec)
+    throw Error(fmt::format("{}: cannot list the frames ({})", folder.string(), ec.message()));
+  for (const auto& e : listing) {
     if (!e.is_regular_file()) continue;
     const auto ext = ascii_lower(e.path().extension().string());
     if (ext == ".jpg" || ext == ".jpeg" || ext == ".png") files.push_back(e.path());
@@ -340,7 +346,11 @@ VideoFrames read_video(const VideoEntry& video, const FrameSelector& select,
         fmt::format("{}: sample fps {} must be positive", video.path.string(), opts.sample_fps));
   }
   std::error_code ec;
-  if (!fs::exists(video.path, ec)) {
+  const bool exists = fs::exists(video.path, ec);
+  if (ec) {  // e.g. a folder on the way without permission: not the same as a missing file
+    throw Error(fmt::format("{}: cannot access ({})", video.path.string(), ec.message()));
+  }
+  if (!exists) {
     throw Error(fmt::format("{}: no such {}", video.path.string(),
                             video.frame_folder ? "folder of frames" : "video file"));
   }
@@ -349,6 +359,10 @@ VideoFrames read_video(const VideoEntry& video, const FrameSelector& select,
   if (!fs::is_regular_file(video.path, ec)) {
     throw Error(fmt::format("{}: not a regular file (a folder of frames needs frame_folder)",
                             video.path.string()));
+  }
+  // FFmpeg would report an unreadable file as one it cannot decode.
+  if (!std::ifstream(video.path, std::ios::binary)) {
+    throw Error(fmt::format("{}: cannot read ({})", video.path.string(), std::strerror(errno)));
   }
   return read_video_file(video, select, opts);
 #else

@@ -92,6 +92,21 @@ TEST(ConfigTree, RejectsDuplicateKeysNonMapDocumentsAndBadYaml) {
                         "base_map.yaml:1: base: expected a path or a list of paths");
 }
 
+// Binary garbage (NULs, invalid UTF-8, control bytes) as a config: one error naming the file.
+TEST(ConfigTree, BinaryGarbageIsOneErrorNamingTheFile) {
+  auto dir = test::temp_dir("config_tree_garbage");
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    std::string garbage;
+    uint32_t state = seed;
+    for (int i = 0; i < 2048; ++i) {
+      state = state * 1103515245u + 12345u;
+      garbage += static_cast<char>(state >> 24);
+    }
+    write_file(dir / "garbage.yaml", garbage);
+    EXPECT_ERROR_CONTAINS(load_config_tree(dir / "garbage.yaml"), "garbage.yaml");
+  }
+}
+
 TEST(ConfigTree, OverridesParseYamlValuesAndAreBlamedOnSet) {
   ConfigTree t = parse_config_tree("train: {lr: 1, epochs: 3}\n", "text");
   apply_override(t, "train.lr=1e-5");

@@ -2,6 +2,8 @@
 
 #include <fstream>
 
+#include <sys/resource.h>
+
 #include "mvadapter/core/error.h"
 #include "test_support.h"
 
@@ -585,6 +587,86 @@ TEST(CaptionCsvReader, BadRowsAreNamed) {
 }
 
 // ---- dispatch -----------------------------------------------------------------------------------
+
+// Every annotation file of every dataset replaced, one at a time, by binary garbage: each read
+// that uses the file fails with an Error naming it (never a crash or a silent empty split).
+TEST(ReadDataset, BinaryGarbageInAnyAnnotationFileIsAnErrorNamingIt) {
+  std::string garbage;
+  uint32_t state = 7;
+  for (int i = 0; i < 4096; ++i) {
+    state = state * 1103515245u + 12345u;
+    garbage += static_cast<char>(state >> 24);
+  }
+  for (const std::string dataset : {"msrvtt", "msvd", "lsmdc", "didemo", "activitynet"}) {
+    int named = 0;
+    for (const auto& file : fs::directory_iterator(annotations(dataset))) {
+      const std::string name = file.path().filename().string();
+      if (name.find(".expected.") != std::string::npos) continue;  // test data, not read
+      SCOPED_TRACE(dataset + "/" + name);
+      auto dir = dataset == "msvd" ? msvd_dir() : copy_fixture(dataset);
+      write_text(dir / name, garbage);
+      for (const char* split : {"train", "val", "test"}) {
+        try {
+          read_dataset(spec(dataset, split, dir));
+        } catch (const Error& e) {
+          const std::string msg = e.what();
+          if (msg.find(name) != std::string::npos) {
+            ++named;
+          } else {
+            // Another file the fixture lacks for that split: named too.
+            EXPECT_NE(msg.find(": cannot open"), std::string::npos) << msg;
+          }
+        }
+      }
+      fs::remove_all(dir);
+    }
+    EXPECT_GT(named, 0) << dataset;
+  }
+  // The user formats: JSONL, CSV and unified JSON.
+  auto dir = temp_dir("garbage_user");
+  for (const std::string format : {"jsonl", "csv", "unified"}) {
+    const auto file = write_text(dir / ("data." + format), garbage);
+    EXPECT_ERROR_CONTAINS(read_dataset(spec(format, "train", file)), file.string());
+  }
+  fs::remove_all(dir);
+}
+
+TEST(ReadDataset, EmptyAndNonUtf8CaptionsAreNamedOrRepaired) {
+  auto dir = temp_dir("captions_odd");
+  auto file = write_text(dir / "d.jsonl", "{\"video\": \"a.mp4\", \"caption\": \"  \"}\n");
+  EXPECT_ERROR_CONTAINS(read_dataset(spec("jsonl", "train", file)),
+                        "d.jsonl line 1: empty caption");
+  // Latin-1 bytes in a CSV (not UTF-8): read, kept as bytes; the tokenizer's fix_text repairs or
+  // replaces them (text_fix_test), so no caption is lost or crashes the loader.
+  file = write_text(dir / "d.csv", "video,caption\na.mp4,caf\xe9 au lait\n");
+  const Manifest m = read_dataset(spec("csv", "train", file));
+  ASSERT_EQ(m.captions.size(), 1u);
+  EXPECT_EQ(m.captions[0].text, "caf\xe9 au lait");
+  fs::remove_all(dir);
+}
+
+// 10^6 captions (a JSONL file of 40 MB): read in memory linear in the file, not more.
+TEST(ReadDataset, AMillionCaptionsReadInBoundedMemory) {
+  auto dir = temp_dir("million");
+  const auto file = dir / "d.jsonl";
+  {
+    std::ofstream out(file, std::ios::binary);
+    for (int i = 0; i < 1000000; ++i) {
+      out << "{\"video\": \"v" << i % 1000 << ".mp4\", \"caption\": \"caption number " << i
+          << "\"}\n";
+    }
+  }
+  struct rusage before {};
+  getrusage(RUSAGE_SELF, &before);
+  const Manifest m = read_dataset(spec("jsonl", "train", file));
+  struct rusage after {};
+  getrusage(RUSAGE_SELF, &after);
+  EXPECT_EQ(m.captions.size(), 1000000u);
+  EXPECT_EQ(m.videos.size(), 1000u);
+  // ru_maxrss is in KiB: the peak may rise by the file's size and the captions, not by GBs.
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 1024 * 1024) << "KiB";
+  fs::remove_all(dir);
+}
 
 TEST(ReadDataset, UnknownFormatListsTheKnownOnes) {
   EXPECT_ERROR_CONTAINS(

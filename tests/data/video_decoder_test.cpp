@@ -1,15 +1,19 @@
+#include <cstdio>
 #include <fstream>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 #if MVA_WITH_VIDEO
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/videoio.hpp>
 #endif
 
 #include "mvadapter/core/error.h"
 #include "mvadapter/data/frame_sampler.h"
 #include "mvadapter/data/video_decoder.h"
+#include "mvadapter/data/video_loader.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -140,6 +144,73 @@ TEST(VideoDecoder, GarbageBytesAreAnErrorNamingTheFile) {
     for (int i = 0; i < 5000; ++i) out.put(static_cast<char>((i * 37) & 0xff));
   }
   EXPECT_ERROR_CONTAINS(read_video(entry(path)), path.string() + ": cannot open as a video");
+  fs::remove_all(dir);
+}
+
+#if MVA_WITH_VIDEO
+// An mp4v file of `frames` grey 32 px frames at 4 fps (0: a container with no frame at all).
+fs::path write_frames(const fs::path& path, int frames) {
+  cv::VideoWriter w(path.string(), cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), 4.0,
+                    cv::Size(32, 32));
+  EXPECT_TRUE(w.isOpened());
+  for (int i = 0; i < frames; ++i) w.write(cv::Mat(32, 32, CV_8UC3, cv::Scalar(90, 120, 150)));
+  w.release();
+  return path;
+}
+#endif
+
+TEST(VideoDecoder, ZeroFrameVideoIsAnErrorAndOneFrameVideoIsOneFrame) {
+  MVA_REQUIRE_VIDEO();
+#if MVA_WITH_VIDEO
+  const auto dir = test::temp_dir("frames01");
+  const auto empty = write_frames(dir / "empty.mp4", 0);
+  try {
+    read_video(entry(empty));
+    ADD_FAILURE() << "a video without frames was read";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(empty.string() + ": ", 0), 0u) << msg;  // named, whichever check fires
+  }
+  const auto one = read_video(entry(write_frames(dir / "one.mp4", 1)), official(12));
+  EXPECT_EQ(one.decoded_frames, 1);
+  ASSERT_EQ(one.frames.size(), 1u);
+  EXPECT_EQ(one.frames[0].sizes(), (std::vector<int64_t>{32, 32, 3}));
+  // As a clip: the one frame, then zero frames masked out.
+  const auto clip = load_clip(entry(dir / "one.mp4"), ClipOptions{});
+  EXPECT_TRUE(
+      torch::equal(clip.mask, torch::tensor({1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, torch::kInt64)));
+  EXPECT_EQ(clip.frames[1].count_nonzero().item<int64_t>(), 0);
+  fs::remove_all(dir);
+#endif
+}
+
+// A video in a folder the user may not enter, or a file it may not read: said as such, not as a
+// missing or undecodable file. Root reads anything, so the check runs as "nobody" then.
+TEST(VideoDecoder, UnreadableVideoIsAnErrorSayingWhy) {
+  MVA_REQUIRE_VIDEO();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const auto dir = test::temp_dir("perm");
+  fs::create_directories(dir / "locked");
+  fs::copy_file(test::fixture_path("video/faststart_7375_5s.mp4"), dir / "locked/clip.mp4");
+  fs::copy_file(test::fixture_path("video/faststart_7375_5s.mp4"), dir / "unreadable.mp4");
+  fs::permissions(dir / "unreadable.mp4", fs::perms::none);
+  fs::permissions(dir / "locked", fs::perms::none);
+  fs::permissions(dir, fs::perms::all);  // "nobody" must reach the two cases
+  auto as_user = [](const fs::path& path) {
+    if (::geteuid() == 0 && ::setuid(65534) != 0) std::_Exit(3);
+    try {
+      read_video(entry(path));
+    } catch (const Error& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      std::_Exit(0);
+    }
+    std::_Exit(1);
+  };
+  EXPECT_EXIT(as_user(dir / "locked/clip.mp4"), ::testing::ExitedWithCode(0),
+              "locked/clip.mp4: cannot access \\(Permission denied\\)");
+  EXPECT_EXIT(as_user(dir / "unreadable.mp4"), ::testing::ExitedWithCode(0),
+              "unreadable.mp4: cannot read \\(Permission denied\\)");
+  fs::permissions(dir / "locked", fs::perms::owner_all);
   fs::remove_all(dir);
 }
 

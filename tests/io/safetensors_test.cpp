@@ -116,6 +116,18 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"TooShort", "", "", 0, "header"}),
     [](const ::testing::TestParamInfo<BadCase>& i) { return std::string(i.param.name); });
 
+// A header that claims 101 MB, in a file that really is that long (sparse: no disk used):
+// refused by its length before a byte of it is parsed.
+TEST(Safetensors, HeaderOverTheHundredMegabyteLimitIsRefused) {
+  auto dir = temp_dir("st_huge_header");
+  const uint64_t claimed = 101ull << 20;
+  auto path = write_raw(dir, "{", "", static_cast<int64_t>(claimed));
+  std::filesystem::resize_file(path, 8 + claimed);
+  EXPECT_ERROR_CONTAINS(read_safetensors(path),
+                        path.string() + ": header length 105906176 exceeds the 100 MB limit");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Safetensors, FileShorterThanEightBytesIsAnError) {
   auto dir = temp_dir("st");
   auto path = dir / "short.safetensors";

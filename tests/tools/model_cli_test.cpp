@@ -73,7 +73,7 @@ TEST(ParamsCli, WarnsOnATorchScriptArchiveThatIsNotAnOpenAiRelease) {
   EXPECT_NE(out.find("a TorchScript archive that is not one of OpenAI's CLIP releases"),
             std::string::npos)
       << out;
-  EXPECT_NE(out.find("mvadapter convert " + pt.string() + " OUT.safetensors"), std::string::npos)
+  EXPECT_NE(out.find("mvadapter convert " + pt.string() + " -o OUT.safetensors"), std::string::npos)
       << out;
   const auto st = test::fixture_path("mv_adapter_tiny/clip.safetensors");
   rc = test::run_command(cli() + " params --clip " + st.string(), &out);
@@ -191,6 +191,33 @@ TEST(ConvertCli, WritesSafetensorsFromTheOfficialPth) {
   auto t = read_safetensors(dir / "a.safetensors").tensors;
   EXPECT_TRUE(t.count("clip.prompt.0"));
   EXPECT_TRUE(t.count("clip.visual.transformer.resblocks.0.mlp.adapter.conv_rf_c.b.weight"));
+}
+
+// The TorchScript warning's advice works: the archive becomes safetensors with the same tensors
+// as the fixture's own safetensors copy of that CLIP, which then loads without the warning.
+TEST(ConvertCli, TurnsACLipTorchScriptArchiveIntoSafetensors) {
+  auto dir = test::temp_dir("convert_clip");
+  const auto converted = dir / "clip.safetensors";
+  std::string out;
+  int rc = test::run_command(cli() + " convert " +
+                                 test::fixture_path("mv_adapter_tiny/clip_openai.pt").string() +
+                                 " -o " + converted.string(),
+                             &out);
+  ASSERT_EQ(rc, 0) << out;
+  const auto got = read_safetensors(converted).tensors;
+  const auto want =
+      read_safetensors(test::fixture_path("mv_adapter_tiny/clip.safetensors")).tensors;
+  size_t compared = 0;
+  for (const auto& [name, t] : want) {
+    SCOPED_TRACE(name);
+    ASSERT_EQ(got.count(name), 1u);
+    EXPECT_TRUE(got.at(name).to(torch::kFloat32).allclose(t.to(torch::kFloat32), 0.0, 1e-6));
+    ++compared;
+  }
+  EXPECT_GT(compared, 10u);
+  rc = test::run_command(cli() + " params --clip " + converted.string(), &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out.find("TorchScript"), std::string::npos) << out;
 }
 
 }  // namespace
