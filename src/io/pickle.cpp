@@ -619,15 +619,17 @@ class Unpickler {
 
   void push_global(const std::string& qualified) {
     if (read_storage_ == nullptr) {
-      fail(fmt::format("global '{}' is not allowed: only plain data (dict, list, tuple, str, "
-                       "bytes, int, float, bool, None) can be read from this pickle",
-                       qualified));
+      fail(
+          fmt::format("global '{}' is not allowed: only plain data (dict, list, tuple, str, "
+                      "bytes, int, float, bool, None) can be read from this pickle",
+                      qualified));
     }
     if (!is_allowed_global(qualified)) {
-      fail(fmt::format("global '{}' is not allowed: a checkpoint may refer only to {}, {}, {} "
-                       "and torch.<Type>Storage (a pickle that names anything else can run "
-                       "code when Python loads it)",
-                       qualified, kOrderedDict, kRebuildTensor, kRebuildParameter));
+      fail(
+          fmt::format("global '{}' is not allowed: a checkpoint may refer only to {}, {}, {} "
+                      "and torch.<Type>Storage (a pickle that names anything else can run "
+                      "code when Python loads it)",
+                      qualified, kOrderedDict, kRebuildTensor, kRebuildParameter));
     }
     auto obj = make(PyObject::Kind::kGlobal);
     obj->s = qualified;
@@ -702,13 +704,14 @@ class Unpickler {
       last += static_cast<__int128>(size[d] > 0 ? size[d] - 1 : 0) * stride[d];
     }
     if (!empty && last >= storage.numel()) {
-      fail(fmt::format("tensor of size {} (stride {}, offset {}) reaches beyond its storage of "
-                       "{} elements",
-                       fmt::join(size, "x"), fmt::join(stride, ","), offset, storage.numel()));
+      fail(
+          fmt::format("tensor of size {} (stride {}, offset {}) reaches beyond its storage of "
+                      "{} elements",
+                      fmt::join(size, "x"), fmt::join(stride, ","), offset, storage.numel()));
     }
     auto obj = make(PyObject::Kind::kTensor);
-    obj->t = empty ? torch::empty(size, storage.options())
-                   : storage.as_strided(size, stride, offset);
+    obj->t =
+        empty ? torch::empty(size, storage.options()) : storage.as_strided(size, stride, offset);
     return obj;
   }
 

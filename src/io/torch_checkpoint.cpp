@@ -30,9 +30,10 @@ std::unique_ptr<caffe2::serialize::PyTorchStreamReader> open_archive(
   try {
     return std::make_unique<caffe2::serialize::PyTorchStreamReader>(path.string());
   } catch (const std::exception& e) {
-    throw Error(fmt::format("{}: not a torch.save zip archive ({}); files written by torch.save "
-                            "before PyTorch 1.6 (the legacy format) are not supported",
-                            path.string(), first_line(e.what())));
+    throw Error(
+        fmt::format("{}: not a torch.save zip archive ({}); files written by torch.save "
+                    "before PyTorch 1.6 (the legacy format) are not supported",
+                    path.string(), first_line(e.what())));
   }
 }
 
@@ -53,9 +54,10 @@ TensorMap read_torch_state_dict(const std::filesystem::path& path) {
   TorchPickle root;
   try {
     if (zip->hasRecord("constants.pkl")) {
-      throw Error(fmt::format("{}: a TorchScript archive, not a torch.save'd dictionary of "
-                              "tensors",
-                              path.string()));
+      throw Error(
+          fmt::format("{}: a TorchScript archive, not a torch.save'd dictionary of "
+                      "tensors",
+                      path.string()));
     }
     if (!zip->hasRecord("data.pkl"))
       throw Error(fmt::format("{}: no data.pkl record: not a torch.save archive", path.string()));
@@ -66,9 +68,10 @@ TensorMap read_torch_state_dict(const std::filesystem::path& path) {
                                            int64_t numel) {
       const int64_t element = static_cast<int64_t>(c10::elementSize(dtype));
       if (numel > file_bytes / element) {
-        throw Error(fmt::format("{}: storage '{}' claims {} elements ({} bytes each), more than "
-                                "the file's {} bytes",
-                                path.string(), key, numel, element, file_bytes));
+        throw Error(
+            fmt::format("{}: storage '{}' claims {} elements ({} bytes each), more than "
+                        "the file's {} bytes",
+                        path.string(), key, numel, element, file_bytes));
       }
       const std::string record = "data/" + key;
       if (!zip->hasRecord(record))
@@ -83,9 +86,9 @@ TensorMap read_torch_state_dict(const std::filesystem::path& path) {
       if (bytes > 0) std::memcpy(out.data_ptr(), data.get(), bytes);
       return out;
     };
-    root = parse_torch_pickle(
-        std::string_view(static_cast<const char*>(pickle.get()), pickle_bytes),
-        path.string() + ":data.pkl", read_storage);
+    root =
+        parse_torch_pickle(std::string_view(static_cast<const char*>(pickle.get()), pickle_bytes),
+                           path.string() + ":data.pkl", read_storage);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {  // the zip reader's c10::Error (a damaged record)

@@ -140,7 +140,9 @@ TEST(Pickle, ClassInstancesAreRejectedByName) {
 // What a hostile pickle looks like: pickle.dumps(Evil(), protocol=2) with
 // Evil.__reduce__ = lambda self: (os.system, ('echo owned',)).
 const std::string kOsSystem = BYTES(
-    "\x80\x02" "cposix\nsystem\nq\x00X\x0a\x00\x00\x00" "echo ownedq\x01\x85q\x02Rq\x03.");
+    "\x80\x02"
+    "cposix\nsystem\nq\x00X\x0a\x00\x00\x00"
+    "echo ownedq\x01\x85q\x02Rq\x03.");
 
 TEST(Pickle, CodeExecutionGlobalsAreRejectedByNameInBothModes) {
   EXPECT_ERROR_CONTAINS(parse_pickle(kOsSystem, "evil.pkl"),
@@ -170,25 +172,27 @@ std::string int_op(int v) {  // BININT1
 std::string tensor_op(const std::string& key, int numel, int offset, int size, int stride) {
   return "ctorch._utils\n_rebuild_tensor_v2\n((" + str_op("storage") + "ctorch\nFloatStorage\n" +
          str_op(key) + str_op("cpu") + int_op(numel) + "tQ" + int_op(offset) + int_op(size) +
-         "\x85" + int_op(stride) + "\x85\x89" "ccollections\nOrderedDict\n)RtR";
+         "\x85" + int_op(stride) +
+         "\x85\x89"
+         "ccollections\nOrderedDict\n)RtR";
 }
 std::string state_dict_pickle(const std::string& entries) {
-  return "\x80\x02" "ccollections\nOrderedDict\n)R(" + entries + "u.";
+  return "\x80\x02"
+         "ccollections\nOrderedDict\n)R(" +
+         entries + "u.";
 }
 
 TEST(TorchPickle, RebuildsTensorsAsViewsOfTheirStorageReadOncePerKey) {
   std::vector<std::string> keys;
-  const StorageReader reader = [&](const std::string& key, torch::ScalarType dtype,
-                                   int64_t numel) {
+  const StorageReader reader = [&](const std::string& key, torch::ScalarType dtype, int64_t numel) {
     keys.push_back(key);
     EXPECT_EQ(dtype, torch::kFloat32);
     return torch::arange(numel, torch::TensorOptions().dtype(dtype));
   };
   // Two tensors share storage '0' (4 floats): a = s[1:3], b = s[0::2].
-  const auto got = parse_torch_pickle(
-      state_dict_pickle(str_op("a") + tensor_op("0", 4, 1, 2, 1) + str_op("b") +
-                        tensor_op("0", 4, 0, 2, 2)),
-      "sd.pkl", reader);
+  const auto got = parse_torch_pickle(state_dict_pickle(str_op("a") + tensor_op("0", 4, 1, 2, 1) +
+                                                        str_op("b") + tensor_op("0", 4, 0, 2, 2)),
+                                      "sd.pkl", reader);
   ASSERT_EQ(got.tensors.size(), 2u);
   EXPECT_TRUE(got.tensors.at("a").equal(torch::tensor({1.0f, 2.0f})));
   EXPECT_TRUE(got.tensors.at("b").equal(torch::tensor({0.0f, 2.0f})));

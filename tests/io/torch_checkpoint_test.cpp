@@ -2,8 +2,8 @@
 
 #include <caffe2/serialize/inline_container.h>
 
-#include <fstream>
 #include <torch/serialize.h>
+#include <fstream>
 
 #include "mvadapter/core/error.h"
 #include "mvadapter/io/csv.h"
@@ -67,15 +67,20 @@ std::string one_tensor_pickle(uint32_t numel) {
   for (int k = 0; k < 4; ++k) n += static_cast<char>((numel >> (8 * k)) & 0xff);
   return BYTES("\x80\x02}(X\x01\x00\x00\x00w") + "ctorch._utils\n_rebuild_tensor_v2\n((" +
          BYTES("X\x07\x00\x00\x00storage") + "ctorch\nFloatStorage\n" +
-         BYTES("X\x01\x00\x00\x00" "0") + BYTES("X\x03\x00\x00\x00" "cpu") + n +
-         BYTES("tQK\x00K\x01\x85K\x01\x85\x89}tRu.");
+         BYTES(
+             "X\x01\x00\x00\x00"
+             "0") +
+         BYTES(
+             "X\x03\x00\x00\x00"
+             "cpu") +
+         n + BYTES("tQK\x00K\x01\x85K\x01\x85\x89}tRu.");
 }
 
 TEST(TorchCheckpoint, HandMadeArchiveReadsItsTensor) {
   auto dir = temp_dir("torch_checkpoint");
   const float values[2] = {1.5f, -2.0f};
-  const auto path =
-      write_archive(dir, one_tensor_pickle(2), std::string(reinterpret_cast<const char*>(values), 8));
+  const auto path = write_archive(dir, one_tensor_pickle(2),
+                                  std::string(reinterpret_cast<const char*>(values), 8));
   const auto got = read_torch_state_dict(path);
   ASSERT_EQ(got.count("w"), 1u);
   EXPECT_TRUE(got.at("w").equal(torch::tensor({1.5f})));
@@ -100,7 +105,8 @@ TEST(TorchCheckpoint, StorageRecordOfTheWrongSizeIsRefused) {
 TEST(TorchCheckpoint, NotAZipArchiveNamesThePath) {
   auto dir = temp_dir("torch_checkpoint");
   const auto path = dir / "legacy.pth";
-  std::ofstream(path, std::ios::binary) << std::string("\x80\x02\x8a\x0a", 4) << std::string(20, 'x');
+  std::ofstream(path, std::ios::binary)
+      << std::string("\x80\x02\x8a\x0a", 4) << std::string(20, 'x');
   EXPECT_ERROR_CONTAINS(read_torch_state_dict(path),
                         path.string() + ": not a torch.save zip archive");
 }
