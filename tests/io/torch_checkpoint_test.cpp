@@ -40,6 +40,22 @@ TEST(TorchCheckpoint, OfficialPthReadsAsLibTorchsUnpicklerReadsIt) {
   }
 }
 
+// torch.save({"state_dict": OrderedDict(a=s[1:5], b=s[::2], h=ones(2, 3, fp16).t(),
+// i=tensor([1, 2]), p=Parameter(zeros(2))), "epoch": 3}) with s = arange(8.) (Python torch
+// 1.13): views sharing one storage, a transposed fp16 tensor, int64, a Parameter, nesting.
+TEST(TorchCheckpoint, NestedStateDictWithSharedStoragesAndParameters) {
+  const TensorMap got = read_torch_state_dict(fixture_path("torch_save/nested_state_dict.pth"));
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_TRUE(got.at("a").equal(torch::tensor({1.0f, 2.0f, 3.0f, 4.0f})));
+  EXPECT_TRUE(got.at("b").equal(torch::tensor({0.0f, 2.0f, 4.0f, 6.0f})));
+  EXPECT_EQ(got.at("h").scalar_type(), torch::kFloat16);
+  EXPECT_EQ(got.at("h").sizes(), (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(got.at("h").strides(), (std::vector<int64_t>{1, 3}));
+  EXPECT_TRUE(got.at("h").equal(torch::ones({3, 2}, torch::kFloat16)));
+  EXPECT_TRUE(got.at("i").equal(torch::tensor({int64_t{1}, int64_t{2}})));
+  EXPECT_TRUE(got.at("p").equal(torch::zeros({2})));
+}
+
 TEST(TorchCheckpoint, TellsTorchScriptArchivesFromStateDicts) {
   EXPECT_TRUE(is_torchscript_archive(fixture_path("mv_adapter_tiny/clip_openai.pt")));
   EXPECT_FALSE(is_torchscript_archive(fixture_path("mv_adapter_tiny/adapter_official.pth")));
