@@ -270,11 +270,8 @@ ClipModel load_clip(const std::filesystem::path& path) {
 
 void save_clip(const ClipModelImpl& clip, const std::filesystem::path& path,
                const std::map<std::string, std::string>& metadata) {
-  auto tensors = module_state(clip, [](const std::string& name, const torch::Tensor&) {
-    // Installed adapters live under ".adapter", tying factors under "prompt", LoRA under "lora".
-    return name.find("adapter") == std::string::npos && name.rfind("prompt", 0) != 0 &&
-           name.find("lora") == std::string::npos;
-  });
+  auto tensors = module_state(
+      clip, [](const std::string& name, const torch::Tensor&) { return !is_adapter_tensor(name); });
   for (auto& [name, t] : tensors) t = t.to(torch::kCPU, torch::kFloat32).contiguous();
   write_safetensors(path, tensors, metadata);
 }

@@ -104,4 +104,12 @@ ClipModel make_random_clip(const ClipConfig& cfg) {
   return m;
 }
 
+// "lora" is ours (the official code has no LoRA): LoRA trains and decays as an adapter. So does
+// the seqTransf head (CLIP4Clip trains it at the full lr, CLIP at a fraction).
+bool is_adapter_tensor(const std::string& name) {
+  auto has = [&](const char* part) { return name.find(part) != std::string::npos; };
+  return has("adapter") || has("prompt") || has("factor") || has("lora") ||
+         name.rfind("head.", 0) == 0;
+}
+
 }  // namespace mva

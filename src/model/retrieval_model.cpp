@@ -56,13 +56,6 @@ bool contains(const std::string& s, const char* part) {
 
 }  // namespace
 
-// "lora" is ours (the official code has no LoRA): LoRA trains and decays as an adapter. So does
-// the seqTransf head (CLIP4Clip trains it at the full lr, CLIP at a fraction).
-bool is_adapter_tensor(const std::string& name) {
-  return contains(name, "adapter") || contains(name, "prompt") || contains(name, "factor") ||
-         contains(name, "lora") || name.rfind("head.", 0) == 0;
-}
-
 namespace {
 
 std::shared_ptr<MlpAdapterImpl> make_adapter(bool video, int64_t width,

@@ -129,3 +129,26 @@ TEST(ClipModel, RandomViTB32HasOpenAiParameterCount) {
 
 }  // namespace
 }  // namespace mva
+
+namespace mva {
+namespace {
+
+// One rule, whether a name is seen inside the CLIP (save_clip) or from the retrieval model.
+TEST(IsAdapterTensor, AdaptersFactorsLoraAndTheHeadButNoClipWeight) {
+  for (const char* name :
+       {"visual.transformer.resblocks.0.mlp.adapter.down.weight",
+        "clip.transformer.resblocks.3.attn.adapter.conv.weight", "prompt.0", "clip.prompt.1",
+        "clip.visual.transformer.resblocks.11.mlp.adapter.shared_factor",
+        "visual.transformer.resblocks.2.attn.lora_q.a",
+        "head.transformer.resblocks.0.ln_1.weight"}) {
+    EXPECT_TRUE(is_adapter_tensor(name)) << name;
+  }
+  for (const char* name : {"visual.conv1.weight", "clip.visual.proj", "positional_embedding",
+                           "clip.transformer.resblocks.0.attn.in_proj_weight", "logit_scale",
+                           "clip.text_projection", "visual.ln_post.bias"}) {
+    EXPECT_FALSE(is_adapter_tensor(name)) << name;
+  }
+}
+
+}  // namespace
+}  // namespace mva

@@ -54,4 +54,10 @@ TORCH_MODULE(ClipModel);
 /// parameter reports and training from scratch.
 ClipModel make_random_clip(const ClipConfig& cfg);
 
+/// True for the tensors a method adds to CLIP — adapters (".adapter"), tying factors ("prompt",
+/// "factor"), LoRA ("lora"), the seqTransf head ("head.") — whether named inside the CLIP or with
+/// the retrieval model's "clip." prefix: the one rule for what an adapter checkpoint holds, what
+/// save_clip leaves out, and the adapter parameter groups.
+bool is_adapter_tensor(const std::string& name);
+
 }  // namespace mva

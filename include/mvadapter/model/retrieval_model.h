@@ -95,9 +95,6 @@ torch::Tensor contrastive_loss(const torch::Tensor& logits_t2v, const torch::Ten
 /// other CLIP names are clip; "bias" -> no decay.
 enum class ParamGroup { kAdapterDecay, kAdapterNoDecay, kClipDecay, kClipNoDecay };
 ParamGroup param_group_of(const std::string& name);
-/// True for the tensors a method adds to CLIP (adapters, tying factors, LoRA, the seqTransf
-/// head): what an adapter checkpoint must hold, the adapter groups of param_group_of.
-bool is_adapter_tensor(const std::string& name);
 std::string to_string(ParamGroup g);
 
 /// The official implementation's name(s) of a model parameter. Its CLIP blocks call ln_1 / ln_2
