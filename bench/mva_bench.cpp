@@ -175,15 +175,15 @@ double matmul_gflops(torch::ScalarType dtype) {
 
 nlohmann::json run(const Args& a) {
   nlohmann::json out;
-  out["arch"] = a.arch == "b32" ? "ViT-B/32" : "ViT-B/16";
   out["mode"] = a.mode;
-  out["precision"] = a.precision;
   out["threads"] = mva::set_threads(a.threads);
   if (a.mode == "matmul") {
     out["matmul_fp32_gflops"] = matmul_gflops(torch::kFloat);
     out["matmul_bf16_gflops"] = matmul_gflops(torch::kBFloat16);
     return out;
   }
+  out["arch"] = a.arch == "b32" ? "ViT-B/32" : "ViT-B/16";
+  out["precision"] = a.precision;
   const std::string config = a.config.empty() ? default_config(a) : a.config;
   mva::RunConfig cfg = mva::load_run_config(
       config, {"model.clip=", "model.arch=" + out["arch"].get<std::string>(),

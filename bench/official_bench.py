@@ -136,6 +136,11 @@ def main():
     ap.add_argument("--words", type=int, default=32)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--intra-op-threads", type=int, default=None,
+                    help="torch.set_num_threads (default --threads, as a user sets it; 1 = "
+                    "our thread policy: OpenBLAS's own pool takes the cores, runtime.cpp)")
+    ap.add_argument("--profile", default=None,
+                    help="after timing, profile one more train step and write its op table here")
     ap.add_argument("--gflop-per-step", type=float, default=None,
                     help="mva_bench's count for the same shapes (one formula, in mva_bench.cpp)")
     args = ap.parse_args()
@@ -149,13 +154,15 @@ def main():
     import torch.distributed as dist
     import numpy as np
 
-    torch.set_num_threads(args.threads)
+    intra_op = args.threads if args.intra_op_threads is None else args.intra_op_threads
+    torch.set_num_threads(intra_op)
     torch.manual_seed(0)
     store = tempfile.NamedTemporaryFile(prefix="official_bench_", delete=False).name
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=0, world_size=1)
 
     out = dict(arch="ViT-B/32" if args.arch == "b32" else "ViT-B/16", mode=args.mode,
-               precision=args.precision, threads=torch.get_num_threads(), batch=args.batch,
+               precision=args.precision, threads=args.threads, intra_op_threads=torch.get_num_threads(),
+               batch=args.batch,
                frames=args.frames, words=args.words, implementation="official")
     model = build_model(src, args.arch, args.frames, args.words)
     if args.precision == "bf16":
@@ -188,6 +195,12 @@ def main():
                 step()
                 times.append(time.perf_counter() - t0)
             out["train_step_s"] = statistics.median(times)
+            if args.profile:
+                with torch.autograd.profiler.profile() as prof:
+                    step()
+                with open(args.profile, "w") as f:
+                    f.write(prof.key_averages().table(sort_by="self_cpu_time_total",
+                                                      row_limit=40))
             opt.zero_grad()
 
         model.eval()
