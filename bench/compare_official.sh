@@ -8,7 +8,8 @@
 # archs our bf16 step runs for (without avx512_bf16/AMX it is ~9x slower than fp32: ViT-B/16
 # would take ~12 min); BOTH_POOLS_ARCHS (b32): the archs the official code also runs with
 # torch.set_num_threads(THREADS) as its runner would, beside the same thread policy as ours
-# (torch 1 thread, OpenBLAS's pool the THREADS cores: src/core/runtime.cpp).
+# (torch 1 thread, OpenBLAS's pool the THREADS cores: src/core/runtime.cpp); CKPT_ARCHS (b32):
+# the archs ours also runs with train.activation_checkpointing (memory for one more forward).
 source "$(dirname "$0")/common.sh"
 BIN="${1:-build}/bench/mva_bench"
 ARCHS="${2:-b32 b16}"
@@ -46,6 +47,10 @@ for arch in $ARCHS; do
   official --arch "$arch" --mode adapter --precision bf16 --gflop-per-step "$gflop" \
     --intra-op-threads 1 | tee "$work/$arch.official.bf16"
   ours --arch "$arch" --mode full --precision fp32 | tee "$work/$arch.ours.full"
+  if grep -qw "$arch" <<<"${CKPT_ARCHS-b32}"; then
+    ours --arch "$arch" --mode adapter --precision fp32 --set train.activation_checkpointing=true |
+      tee "$work/$arch.ours.ckpt"
+  fi
 done
 ours --mode matmul | tee "$work/matmul"
 echo "load after: $(uptime)"
@@ -74,6 +79,12 @@ for arch in archs:
           f"{ratio(o32['peak_rss_mib'], f32['peak_rss_mib'])}")
     print(f"  peak RSS, ours adapter / ours full fine-tuning (target <= 0.6): "
           f"{ratio(o32['peak_rss_mib'], full['peak_rss_mib'])}")
+    ckpt = load(f"{arch}.ours.ckpt")
+    if ckpt:
+        print(f"  with train.activation_checkpointing: peak RSS ours / official "
+              f"{ratio(ckpt['peak_rss_mib'], f32['peak_rss_mib'])}, / ours full "
+              f"{ratio(ckpt['peak_rss_mib'], full['peak_rss_mib'])}; step ours / official "
+              f"{ratio(ckpt['train_step_s'], f32.get('train_step_s'))}")
     both = load(f"{arch}.official.fp32.both_pools")
     if both:
         print(f"  fp32 train step, ours / official with torch.set_num_threads as its runner "

@@ -36,6 +36,7 @@ struct Args {
   int threads = 2;
   std::string config;   // default: the msrvtt config of the arch and mode
   std::string profile;  // write the op table of one profiled step here
+  std::vector<std::string> overrides;  // --set, after the bench's own
 };
 
 double seconds_since(Clock::time_point t0) {
@@ -185,11 +186,13 @@ nlohmann::json run(const Args& a) {
   out["arch"] = a.arch == "b32" ? "ViT-B/32" : "ViT-B/16";
   out["precision"] = a.precision;
   const std::string config = a.config.empty() ? default_config(a) : a.config;
-  mva::RunConfig cfg = mva::load_run_config(
-      config, {"model.clip=", "model.arch=" + out["arch"].get<std::string>(),
-               fmt::format("data.frames={}", a.frames), fmt::format("data.words={}", a.words),
-               fmt::format("train.batch_size={}", a.batch), "train.precision=" + a.precision,
-               fmt::format("train.threads={}", a.threads)});
+  std::vector<std::string> overrides = {
+      "model.clip=", "model.arch=" + out["arch"].get<std::string>(),
+      fmt::format("data.frames={}", a.frames), fmt::format("data.words={}", a.words),
+      fmt::format("train.batch_size={}", a.batch), "train.precision=" + a.precision,
+      fmt::format("train.threads={}", a.threads)};
+  overrides.insert(overrides.end(), a.overrides.begin(), a.overrides.end());
+  mva::RunConfig cfg = mva::load_run_config(config, overrides);
   mva::RetrievalModel model = mva::build_model(cfg);
   const auto& cc = model->clip->config();
   const auto options = mva::trainer_options(cfg, "");
@@ -211,6 +214,9 @@ nlohmann::json run(const Args& a) {
   out["train_step_s"] = nullptr;
   if (a.mode != "eval") {
     model->train();
+    // As the Trainer's constructor sets them.
+    model->clip->visual->transformer->checkpoint_blocks = options.activation_checkpointing;
+    model->clip->transformer->checkpoint_blocks = options.activation_checkpointing;
     mva::Optimizer opt(*model, options.optimizer, a.steps + 1);
     // The trainer's step (Trainer::accumulate and take_step) for one process, one micro-batch.
     auto step = [&] {
@@ -294,6 +300,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", a.threads, "threads (set_threads; MVA_THREADS wins)")
       ->capture_default_str();
   app.add_option("--config", a.config, "run config (default: configs/msrvtt of arch and mode)");
+  app.add_option("--set", a.overrides,
+                 "override a config key: --set train.activation_checkpointing=true");
   app.add_option("--profile", a.profile,
                  "after timing, profile one more train step and write its op table here");
   CLI11_PARSE(app, argc, argv);
