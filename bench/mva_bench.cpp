@@ -13,10 +13,10 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "mvadapter/config/run_setup.h"
 #include "mvadapter/core/error.h"
@@ -34,8 +34,8 @@ struct Args {
   std::string precision = "fp32";
   int64_t batch = 2, frames = 12, words = 32, steps = 3;
   int threads = 2;
-  std::string config;   // default: the msrvtt config of the arch and mode
-  std::string profile;  // write the op table of one profiled step here
+  std::string config;                  // default: the msrvtt config of the arch and mode
+  std::string profile;                 // write the op table of one profiled step here
   std::vector<std::string> overrides;  // --set, after the bench's own
 };
 
@@ -66,15 +66,16 @@ double step_gflop(const mva::ClipConfig& c, const mva::RetrievalModelImpl& model
                   int64_t frames, int64_t words, bool train, bool full) {
   const double n = static_cast<double>(batch * frames), b = static_cast<double>(batch);
   const double grid2 = static_cast<double>(c.grid() * c.grid()), tv = grid2 + 1.0;
-  const double d = static_cast<double>(c.vision_width), w = static_cast<double>(c.transformer_width);
+  const double d = static_cast<double>(c.vision_width),
+               w = static_cast<double>(c.transformer_width);
   const double e = static_cast<double>(c.embed_dim), l = static_cast<double>(words);
   const double p = static_cast<double>(c.vision_patch_size);
   const double patch = 2.0 * n * grid2 * 3.0 * p * p * d;
-  const double v_linear = static_cast<double>(c.vision_layers) * 2.0 * n * tv * 12.0 * d * d +
-                          2.0 * n * d * e;
+  const double v_linear =
+      static_cast<double>(c.vision_layers) * 2.0 * n * tv * 12.0 * d * d + 2.0 * n * d * e;
   const double v_attn = static_cast<double>(c.vision_layers) * 2.0 * n * 2.0 * tv * tv * d;
-  const double t_linear = static_cast<double>(c.transformer_layers) * 2.0 * b * l * 12.0 * w * w +
-                          2.0 * b * w * e;
+  const double t_linear =
+      static_cast<double>(c.transformer_layers) * 2.0 * b * l * 12.0 * w * w + 2.0 * b * w * e;
   const double t_attn = static_cast<double>(c.transformer_layers) * 2.0 * b * 2.0 * l * l * w;
   double v_adapter = 0.0, t_adapter = 0.0;
   for (const auto& item : model.named_parameters()) {
@@ -186,11 +187,13 @@ nlohmann::json run(const Args& a) {
   out["arch"] = a.arch == "b32" ? "ViT-B/32" : "ViT-B/16";
   out["precision"] = a.precision;
   const std::string config = a.config.empty() ? default_config(a) : a.config;
-  std::vector<std::string> overrides = {
-      "model.clip=", "model.arch=" + out["arch"].get<std::string>(),
-      fmt::format("data.frames={}", a.frames), fmt::format("data.words={}", a.words),
-      fmt::format("train.batch_size={}", a.batch), "train.precision=" + a.precision,
-      fmt::format("train.threads={}", a.threads)};
+  std::vector<std::string> overrides = {"model.clip=",
+                                        "model.arch=" + out["arch"].get<std::string>(),
+                                        fmt::format("data.frames={}", a.frames),
+                                        fmt::format("data.words={}", a.words),
+                                        fmt::format("train.batch_size={}", a.batch),
+                                        "train.precision=" + a.precision,
+                                        fmt::format("train.threads={}", a.threads)};
   overrides.insert(overrides.end(), a.overrides.begin(), a.overrides.end());
   mva::RunConfig cfg = mva::load_run_config(config, overrides);
   mva::RetrievalModel model = mva::build_model(cfg);
@@ -242,8 +245,8 @@ nlohmann::json run(const Args& a) {
     }
     out["train_step_s"] = median(times);
     if (!a.profile.empty()) {
-      torch::autograd::profiler::enableProfilerLegacy(torch::autograd::profiler::ProfilerConfig(
-          torch::autograd::profiler::ProfilerState::CPU));
+      torch::autograd::profiler::enableProfilerLegacy(
+          torch::autograd::profiler::ProfilerConfig(torch::autograd::profiler::ProfilerState::CPU));
       step();
       write_profile(torch::autograd::profiler::disableProfilerLegacy(), a.profile);
     }
@@ -267,8 +270,7 @@ nlohmann::json run(const Args& a) {
   out["eval_videos_per_s"] = static_cast<double>(a.batch) / encode_s;
   out["peak_rss_mib"] = peak_rss_mib();
   const bool train = a.mode != "eval";
-  const double gflop =
-      step_gflop(cc, *model, a.batch, a.frames, a.words, train, a.mode == "full");
+  const double gflop = step_gflop(cc, *model, a.batch, a.frames, a.words, train, a.mode == "full");
   out["gflop_per_step"] = gflop;
   out["achieved_gflops"] = gflop / (train ? out["train_step_s"].get<double>() : encode_s);
   return out;

@@ -19,8 +19,8 @@
 #include "mvadapter/adapters/text_adapter.h"
 #include "mvadapter/adapters/video_adapter.h"
 #include "mvadapter/core/error.h"
-#include "mvadapter/model/adapter_checkpoint.h"
 #include "mvadapter/core/tensor_format.h"
+#include "mvadapter/model/adapter_checkpoint.h"
 
 namespace mva {
 
@@ -302,16 +302,17 @@ std::string ParamReport::to_string() const {
                    clip_trainable);
   s += fmt::format("trainable: {} = {:.2f} % of CLIP\n", trainable, percent_of_clip());
   constexpr double kMiB = 1024.0 * 1024.0;
-  s += fmt::format("storage: one task's adapter checkpoint {} bytes ({:.1f} MiB) = {:.2f} % of "
-                   "CLIP's {} bytes ({:.1f} MiB)\n",
-                   checkpoint_bytes, static_cast<double>(checkpoint_bytes) / kMiB,
-                   clip_bytes == 0 ? 0.0 : 100.0 * checkpoint_bytes / static_cast<double>(clip_bytes),
-                   clip_bytes, static_cast<double>(clip_bytes) / kMiB);
+  s += fmt::format(
+      "storage: one task's adapter checkpoint {} bytes ({:.1f} MiB) = {:.2f} % of "
+      "CLIP's {} bytes ({:.1f} MiB)\n",
+      checkpoint_bytes, static_cast<double>(checkpoint_bytes) / kMiB,
+      clip_bytes == 0 ? 0.0 : 100.0 * checkpoint_bytes / static_cast<double>(clip_bytes),
+      clip_bytes, static_cast<double>(clip_bytes) / kMiB);
   constexpr int64_t kTasks = 5;
-  s += fmt::format("storage of {} tasks: one CLIP + {} checkpoints = {:.2f} % of one CLIP; {} "
-                   "fine-tuned CLIPs = {:.2f} %\n",
-                   kTasks, kTasks, storage_percent(kTasks, true), kTasks,
-                   storage_percent(kTasks, false));
+  s += fmt::format(
+      "storage of {} tasks: one CLIP + {} checkpoints = {:.2f} % of one CLIP; {} "
+      "fine-tuned CLIPs = {:.2f} %\n",
+      kTasks, kTasks, storage_percent(kTasks, true), kTasks, storage_percent(kTasks, false));
   return s;
 }
 
