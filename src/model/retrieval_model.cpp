@@ -20,6 +20,7 @@
 #include "mvadapter/adapters/video_adapter.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/tensor_format.h"
+#include "mvadapter/model/adapter_checkpoint.h"
 
 namespace mva {
 
@@ -279,6 +280,13 @@ double ParamReport::percent_of_clip() const {
              : 100.0 * static_cast<double>(trainable) / static_cast<double>(clip_params);
 }
 
+double ParamReport::storage_percent(int64_t tasks, bool adapters) const {
+  if (clip_bytes == 0) return 0.0;
+  const double per_task = static_cast<double>(adapters ? checkpoint_bytes : clip_bytes);
+  const double shared = adapters ? static_cast<double>(clip_bytes) : 0.0;
+  return 100.0 * (shared + static_cast<double>(tasks) * per_task) / static_cast<double>(clip_bytes);
+}
+
 std::string ParamReport::to_string() const {
   std::string s = fmt::format("{:<58} {:>12}\n", "module", "trainable");
   for (const auto& m : modules) s += fmt::format("{:<58} {:>12}\n", m.module, m.trainable);
@@ -286,6 +294,18 @@ std::string ParamReport::to_string() const {
   s += fmt::format("CLIP backbone: {} parameters, {} of them trainable\n", clip_params,
                    clip_trainable);
   s += fmt::format("trainable: {} = {:.2f} % of CLIP\n", trainable, percent_of_clip());
+  constexpr double kMiB = 1024.0 * 1024.0;
+  s += fmt::format(
+      "storage: one task's adapter checkpoint {} bytes ({:.1f} MiB) = {:.2f} % of "
+      "CLIP's {} bytes ({:.1f} MiB)\n",
+      checkpoint_bytes, static_cast<double>(checkpoint_bytes) / kMiB,
+      clip_bytes == 0 ? 0.0 : 100.0 * checkpoint_bytes / static_cast<double>(clip_bytes),
+      clip_bytes, static_cast<double>(clip_bytes) / kMiB);
+  constexpr int64_t kTasks = 5;
+  s += fmt::format(
+      "storage of {} tasks: one CLIP + {} checkpoints = {:.2f} % of one CLIP; {} "
+      "fine-tuned CLIPs = {:.2f} %\n",
+      kTasks, kTasks, storage_percent(kTasks, true), kTasks, storage_percent(kTasks, false));
   return s;
 }
 
@@ -301,6 +321,7 @@ ParamReport parameter_report(const RetrievalModelImpl& model) {
       r.adapter_params += n;
     } else {
       r.clip_params += n;
+      r.clip_bytes += n * static_cast<int64_t>(p.value().element_size());
       if (p.value().requires_grad()) r.clip_trainable += n;
     }
     if (!p.value().requires_grad()) continue;
@@ -332,6 +353,9 @@ ParamReport parameter_report(const RetrievalModelImpl& model) {
     per_module[module] += n;
   }
   for (const auto& m : order) r.modules.push_back({m, per_module[m]});
+  for (const auto& [name, t] : trainable_state(model)) {
+    r.checkpoint_bytes += t.numel() * static_cast<int64_t>(t.element_size());
+  }
   return r;
 }
 

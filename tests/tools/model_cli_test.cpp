@@ -81,6 +81,30 @@ TEST(ParamsCli, WarnsOnATorchScriptArchiveThatIsNotAnOpenAiRelease) {
   EXPECT_EQ(out.find("TorchScript"), std::string::npos) << out;
 }
 
+TEST(ParamsCli, PrintsTheStorageOfFiveTasksBothWays) {
+  // By hand, ViT-B/16 MSR-VTT recipe, fp32 (4 bytes): the checkpoint holds the 3,572,736
+  // trainable tensors' values and logit_scale, 4 x 3,572,737 = 14,290,948 bytes; CLIP has
+  // 149,620,737 parameters, 598,482,948 bytes. 14,290,948 / 598,482,948 = 2.39 %; five tasks:
+  // (598,482,948 + 5 x 14,290,948) / 598,482,948 = 111.94 % (the paper's 112 %) vs 500 %.
+  std::string out;
+  int rc = test::run_command(cli() + " params --arch ViT-B/16 --frames 12 --words 32", &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("storage: one task's adapter checkpoint 14290948 bytes (13.6 MiB) = 2.39 % "
+                     "of CLIP's 598482948 bytes (570.8 MiB)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("storage of 5 tasks: one CLIP + 5 checkpoints = 111.94 % of one CLIP; 5 "
+                     "fine-tuned CLIPs = 500.00 %"),
+            std::string::npos)
+      << out;
+  // Full fine-tuning: the "checkpoint" is the whole CLIP (every parameter trains).
+  rc = test::run_command(cli() + " params --arch ViT-B/16 --trainable full", &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("checkpoint 598482948 bytes (570.8 MiB) = 100.00 % of CLIP's"),
+            std::string::npos)
+      << out;
+}
+
 TEST(ParamsCli, ReadsTheShippedMsrVttConfig) {
   std::string out;
   auto cfg = std::filesystem::path(MVA_SOURCE_DIR) / "configs/msrvtt/mv_adapter_vit_b16.yaml";

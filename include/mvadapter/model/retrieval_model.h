@@ -116,8 +116,16 @@ struct ParamReport {
   int64_t trainable = 0;       ///< requires_grad parameters
   int64_t clip_params = 0;     ///< the backbone alone
   int64_t clip_trainable = 0;  ///< backbone parameters that train (biases in the recipe)
+  /// Bytes of the tensors in one task's adapter checkpoint (trainable_state: what
+  /// save_adapter_weights writes, without the safetensors header), at their dtypes.
+  int64_t checkpoint_bytes = 0;
+  /// Bytes of the backbone's parameters at their dtypes: what a fully fine-tuned task stores.
+  int64_t clip_bytes = 0;
   /// trainable / clip_params · 100: the paper's "Tunable Params (%)".
   double percent_of_clip() const;
+  /// Storage of `tasks` tasks as % of one CLIP: one shared backbone plus a checkpoint per task
+  /// (`adapters`), or one fine-tuned CLIP per task (tasks · 100). The paper: 112 % vs 500 % for 5.
+  double storage_percent(int64_t tasks, bool adapters) const;
   std::string to_string() const;
 };
 ParamReport parameter_report(const RetrievalModelImpl& model);
