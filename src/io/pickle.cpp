@@ -214,6 +214,17 @@ const char* kind_name(PyObject::Kind k) {
 class Unpickler {
  public:
   Unpickler(std::string_view data, const std::string& name) : data_(data), name_(name) {}
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
+  // A pickle can make a container hold itself (APPEND of a memoised list to that list): shared
+  // pointers alone would never free such a cycle. Every object is also owned here, and their
+  // links are cut when the unpickler goes, so results and errors alike free everything.
+  ~Unpickler() {
+    for (auto& obj : made_) {
+      obj->items.clear();
+      obj->entries.clear();
+    }
+  }
 
   PyRef run() {
     while (pos_ < data_.size()) {
@@ -264,6 +275,7 @@ class Unpickler {
     auto obj = std::make_shared<PyObject>();
     obj->kind = kind;
     obj->offset = op_offset_;
+    made_.push_back(obj);
     return obj;
   }
 
@@ -551,6 +563,7 @@ class Unpickler {
   std::vector<PyRef> stack_;
   std::vector<size_t> marks_;  // stack sizes at each MARK
   std::unordered_map<uint64_t, PyRef> memo_;
+  std::vector<PyRef> made_;  // every object, for the destructor
 };
 
 constexpr int kMaxDepth = 1000;
