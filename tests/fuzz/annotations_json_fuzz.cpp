@@ -43,7 +43,8 @@ void activitynet(const std::filesystem::path& dir, std::string_view a,
   mva::read_activitynet(spec("activitynet", "val", dir));
 }
 
-void unified(const std::filesystem::path& dir, std::string_view a, std::optional<std::string_view>) {
+void unified(const std::filesystem::path& dir, std::string_view a,
+             std::optional<std::string_view>) {
   mva::read_unified_json(spec("unified", "test", write_file(dir, "unified.json", a)));
 }
 

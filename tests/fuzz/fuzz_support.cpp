@@ -37,7 +37,8 @@ namespace {
 struct ScratchDir {
   fs::path path;
   ScratchDir() {
-    const fs::path root = fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+    const fs::path root =
+        fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
     path = root / fmt::format("mva_fuzz_{}", ::getpid());
   }
   ~ScratchDir() {

@@ -128,9 +128,8 @@ TEST(Safetensors, FileShorterThanEightBytesIsAnError) {
 // sanitizer build, tests/sanitizers).
 TEST(Safetensors, ReadsAnEmptyTensorAtAnUnalignedOffset) {
   auto dir = temp_dir("st");
-  std::string header =
-      R"({"u8":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
-      R"("empty":{"dtype":"I32","shape":[0,4],"data_offsets":[1,1]}})";
+  std::string header = R"({"u8":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
+                       R"("empty":{"dtype":"I32","shape":[0,4],"data_offsets":[1,1]}})";
   // Pad with JSON whitespace so the data area starts 8-aligned: offset 1 is then unaligned.
   header.append((8 - (8 + header.size()) % 8) % 8, ' ');
   auto got = read_safetensors(write_raw(dir, header, std::string("\x07", 1)));
