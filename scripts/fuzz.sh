@@ -12,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-30}
 shift || true
+# libFuzzer reads -max_total_time=0 as "no limit".
+[[ "$SECONDS_EACH" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: SECONDS must be a positive integer, got '$SECONDS_EACH'" >&2; exit 2; }
 BUILD_DIR=${MVA_FUZZ_BUILD_DIR:-build-fuzz}
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
