@@ -59,6 +59,8 @@ PACKAGES=(
   libopenblas0-pthread    # a threaded BLAS for LibTorch's CPU matmuls
   libgloo-dev             # Gloo headers: the distributed code uses c10d's ProcessGroupGloo
   python3                 # the comparison table printed by scripts/reproduce/*.sh
+  clang libclang-rt-14-dev llvm  # scripts/fuzz.sh: clang, libFuzzer and the sanitizer runtimes,
+                                 # llvm-symbolizer for readable sanitizer stacks
 )
 if [ -z "${TORCH_DIR:-}" ]; then
   PACKAGES+=(libtorch-dev)  # LibTorch 1.13 (CPU) - tensors, autograd, modules

@@ -260,6 +260,17 @@ class Unpickler {
   /// `read_storage` null: plain data only (no globals, no persistent ids).
   Unpickler(std::string_view data, const std::string& name, const StorageReader* read_storage)
       : data_(data), name_(name), read_storage_(read_storage) {}
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
+  // A pickle can make a container hold itself (APPEND of a memoised list to that list): shared
+  // pointers alone would never free such a cycle. Every object is also owned here, and their
+  // links are cut when the unpickler goes, so results and errors alike free everything.
+  ~Unpickler() {
+    for (auto& obj : made_) {
+      obj->items.clear();
+      obj->entries.clear();
+    }
+  }
 
   PyRef run() {
     while (pos_ < data_.size()) {
@@ -310,6 +321,7 @@ class Unpickler {
     auto obj = std::make_shared<PyObject>();
     obj->kind = kind;
     obj->offset = op_offset_;
+    made_.push_back(obj);
     return obj;
   }
 
@@ -748,6 +760,7 @@ class Unpickler {
   std::vector<PyRef> stack_;
   std::vector<size_t> marks_;  // stack sizes at each MARK
   std::unordered_map<uint64_t, PyRef> memo_;
+  std::vector<PyRef> made_;  // every object, for the destructor
 };
 
 constexpr int kMaxDepth = 1000;

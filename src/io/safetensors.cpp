@@ -180,7 +180,9 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
     if (reinterpret_cast<uintptr_t>(ptr) % static_cast<uintptr_t>(dt->size) != 0) {
       // Unaligned data would trip vectorised kernels; take a copy instead of a view.
       t = torch::empty(shape, opts);
-      std::memcpy(t.data_ptr(), ptr, end - begin);
+      // An empty tensor has no storage (data_ptr() is null), and memcpy from or to null is
+      // undefined even for zero bytes.
+      if (end > begin) std::memcpy(t.data_ptr(), ptr, end - begin);
     } else {
       auto keep = map;
       t = torch::from_blob(

@@ -135,6 +135,22 @@ TEST(Safetensors, FileShorterThanEightBytesIsAnError) {
   EXPECT_ERROR_CONTAINS(read_safetensors(path), "too short");
 }
 
+// Found by fuzzing (tests/fuzz, safetensors): an unaligned tensor is copied, and an empty one has
+// no storage to copy into; memcpy to null is undefined even for zero bytes (a UBSan report in the
+// sanitizer build, tests/sanitizers).
+TEST(Safetensors, ReadsAnEmptyTensorAtAnUnalignedOffset) {
+  auto dir = temp_dir("st");
+  std::string header = R"({"u8":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
+                       R"("empty":{"dtype":"I32","shape":[0,4],"data_offsets":[1,1]}})";
+  // Pad with JSON whitespace so the data area starts 8-aligned: offset 1 is then unaligned.
+  header.append((8 - (8 + header.size()) % 8) % 8, ' ');
+  auto got = read_safetensors(write_raw(dir, header, std::string("\x07", 1)));
+  ASSERT_TRUE(got.tensors.count("empty"));
+  EXPECT_EQ(got.tensors["empty"].sizes(), (std::vector<int64_t>{0, 4}));
+  EXPECT_EQ(got.tensors["empty"].scalar_type(), torch::kInt32);
+  EXPECT_EQ(got.tensors["u8"].item<uint8_t>(), 7);
+}
+
 TEST(Safetensors, MissingFileNamesThePath) {
   EXPECT_ERROR_CONTAINS(read_safetensors("/nonexistent/x.safetensors"),
                         "/nonexistent/x.safetensors");
