@@ -50,8 +50,8 @@ LaunchOptions shell_ranks(int n, const std::string& script, Captured& cap) {
 }
 
 size_t open_fd_count() {
-  return static_cast<size_t>(std::distance(fs::directory_iterator("/proc/self/fd"),
-                                           fs::directory_iterator()));
+  return static_cast<size_t>(
+      std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator()));
 }
 
 // True once a process is gone or a zombie nobody reaped yet (pid 1 in a container may not reap).
@@ -137,11 +137,11 @@ TEST(Launcher, EveryRankGetsItsRankAndTheSamePort) {
   ScopedEnv keep("MASTER_PORT");
   ::unsetenv("MASTER_PORT");
   Captured cap;
-  auto opts = shell_ranks(
-      3,
-      "echo \"rank=$RANK world=$WORLD_SIZE local=$LOCAL_RANK lws=$LOCAL_WORLD_SIZE "
-      "addr=$MASTER_ADDR port=$MASTER_PORT\"",
-      cap);
+  auto opts =
+      shell_ranks(3,
+                  "echo \"rank=$RANK world=$WORLD_SIZE local=$LOCAL_RANK lws=$LOCAL_WORLD_SIZE "
+                  "addr=$MASTER_ADDR port=$MASTER_PORT\"",
+                  cap);
   ASSERT_EQ(launch_local_ranks(opts), 0) << cap.all_err();
 
   ASSERT_EQ(cap.out.size(), 3u);
@@ -222,10 +222,10 @@ TEST(Launcher, FailingRankStopsTheOthersAndGivesItsStatus) {
     const pid_t pid = std::stoi(m[2].str());
     EXPECT_TRUE(group_gone_within(pid, 5s)) << "rank " << m[1] << "'s process group is alive";
     if (m[1].str() == "1") {
-      EXPECT_NE(cap.all_err().find(fmt::format(
-                    "mvadapter: rank 1 (pid {}) exited with status 3; stopping the other ranks\n",
-                    pid)),
-                std::string::npos)
+      EXPECT_NE(
+          cap.all_err().find(fmt::format(
+              "mvadapter: rank 1 (pid {}) exited with status 3; stopping the other ranks\n", pid)),
+          std::string::npos)
           << cap.all_err();
     }
   }
@@ -236,8 +236,9 @@ TEST(Launcher, FailingRankStopsTheOthersAndGivesItsStatus) {
 TEST(Launcher, RankKilledBySignalGives128PlusItAndIsNamed) {
   Captured cap;
   const auto t0 = SteadyClock::now();
-  EXPECT_EQ(launch_local_ranks(shell_ranks(2, "if [ $RANK = 1 ]; then kill -9 $$; fi; sleep 60", cap)),
-            128 + SIGKILL);
+  EXPECT_EQ(
+      launch_local_ranks(shell_ranks(2, "if [ $RANK = 1 ]; then kill -9 $$; fi; sleep 60", cap)),
+      128 + SIGKILL);
   EXPECT_LT(SteadyClock::now() - t0, 20s);
   const std::regex message(R"(mvadapter: rank 1 \(pid \d+\) was killed by SIGKILL.*\n)");
   ASSERT_FALSE(cap.err.empty());
@@ -268,22 +269,41 @@ TEST(Launcher, RankIgnoringSigtermIsKilledAfterTheGracePeriod) {
 
 TEST(Launcher, PartialLastLineIsRelayedWithThePrefixAndStreamsStaySeparate) {
   Captured cap;
-  ASSERT_EQ(launch_local_ranks(shell_ranks(
-                1, "printf 'first\\nsec'; sleep 0.2; printf 'ond\\nno newline'; printf 'oops\\n' >&2",
-                cap)),
-            0);
-  EXPECT_EQ(cap.out,
-            (std::vector<std::string>{"[rank 0] first\n", "[rank 0] second\n",
-                                      "[rank 0] no newline\n"}));
+  ASSERT_EQ(
+      launch_local_ranks(shell_ranks(
+          1, "printf 'first\\nsec'; sleep 0.2; printf 'ond\\nno newline'; printf 'oops\\n' >&2",
+          cap)),
+      0);
+  EXPECT_EQ(cap.out, (std::vector<std::string>{"[rank 0] first\n", "[rank 0] second\n",
+                                               "[rank 0] no newline\n"}));
   EXPECT_EQ(cap.err, (std::vector<std::string>{"[rank 0] oops\n"}));
 }
 
 TEST(Launcher, CarriageReturnEndsALineSoRedrawsKeepThePrefix) {
   Captured cap;
   ASSERT_EQ(launch_local_ranks(shell_ranks(1, "printf '10%%\\r20%%\\r\\ndone\\r'", cap)), 0);
-  EXPECT_EQ(cap.out, (std::vector<std::string>{"[rank 0] 10%\r", "[rank 0] 20%\r\n",
-                                               "[rank 0] done\r"}));
+  EXPECT_EQ(cap.out,
+            (std::vector<std::string>{"[rank 0] 10%\r", "[rank 0] 20%\r\n", "[rank 0] done\r"}));
 }
+
+// A test program started in the background by a script (`cmd &`, as CI may run it) inherits
+// SIGINT ignored, which the launcher rightly leaves alone and the ranks inherit. The SIGINT tests
+// are about a SIGINT the user can send, so they run with the default disposition (restored after).
+class DefaultSigint {
+ public:
+  DefaultSigint() {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    ::sigaction(SIGINT, &dfl, &before_);
+  }
+  ~DefaultSigint() { ::sigaction(SIGINT, &before_, nullptr); }
+  DefaultSigint(const DefaultSigint&) = delete;
+  DefaultSigint& operator=(const DefaultSigint&) = delete;
+
+ private:
+  struct sigaction before_ {};
+};
 
 // Sends `sig` to this process once every file exists; the launcher must be relaying by then.
 std::thread signal_when(std::vector<fs::path> files, int sig) {
@@ -294,8 +314,7 @@ std::thread signal_when(std::vector<fs::path> files, int sig) {
 
 TEST(Launcher, SigintIsForwardedOnceAndTheRanksStatusReturned) {
   const auto dir = test::temp_dir("launcher_sigint");
-  struct sigaction before {};
-  ::sigaction(SIGINT, nullptr, &before);
+  const DefaultSigint sigint;
   Captured cap;
   // A forwarded SIGINT stops the foreground sleep and runs the trap; a second delivery would add
   // a line to the marker file during the pause after it.
@@ -314,12 +333,13 @@ TEST(Launcher, SigintIsForwardedOnceAndTheRanksStatusReturned) {
       << cap.all_err();
   struct sigaction after {};
   ::sigaction(SIGINT, nullptr, &after);
-  EXPECT_EQ(after.sa_handler, before.sa_handler) << "the SIGINT handler was not restored";
+  EXPECT_EQ(after.sa_handler, SIG_DFL) << "the SIGINT handler was not restored";
   expect_no_children_left();
   fs::remove_all(dir);
 }
 
 TEST(Launcher, SecondSigintKillsRanksThatKeepRunning) {
+  const DefaultSigint sigint;
   const auto dir = test::temp_dir("launcher_sigint2");
   Captured cap;
   const std::string script = fmt::format(
@@ -343,7 +363,8 @@ TEST(Launcher, SecondSigintKillsRanksThatKeepRunning) {
 }
 
 TEST(Launcher, StatusesSurviveACallerIgnoringSigchld) {
-  struct sigaction ignore {}, before {}, after {};
+  struct sigaction ignore {
+  }, before{}, after{};
   ignore.sa_handler = SIG_IGN;
   sigemptyset(&ignore.sa_mask);
   ::sigaction(SIGCHLD, &ignore, &before);
@@ -413,9 +434,9 @@ TEST(Launcher, SignalNames) {
 }
 
 TEST(Launcher, WithoutOptionDropsBothFormsAndKeepsTheRest) {
-  const std::vector<std::string> args{"mvadapter", "train", "--nproc", "2", "c.yaml",
-                                      "--set",     "a=1",   "--nproc=3", "--nprocs", "--",
-                                      "--nproc",   "4"};
+  const std::vector<std::string> args{"mvadapter", "train", "--nproc", "2",
+                                      "c.yaml",    "--set", "a=1",     "--nproc=3",
+                                      "--nprocs",  "--",    "--nproc", "4"};
   EXPECT_EQ(without_option(args, "--nproc"),
             (std::vector<std::string>{"mvadapter", "train", "c.yaml", "--set", "a=1", "--nprocs",
                                       "--", "--nproc", "4"}));
