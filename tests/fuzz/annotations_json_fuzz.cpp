@@ -1,22 +1,10 @@
 // The JSON annotation readers on arbitrary bytes. The first byte picks the reader; the rest is its
 // file, or its two files separated by "\n%%\n" (fuzz_support.h, split_files).
-#include <array>
-
-#include "fuzz_support.h"
-#include "mvadapter/data/dataset_readers.h"
+#include "annotation_readers.h"
 
 namespace {
 
-using mva::DatasetSpec;
-
-DatasetSpec spec(const std::string& format, const std::string& split,
-                 const std::filesystem::path& annotations) {
-  DatasetSpec s;
-  s.format = format;
-  s.split = split;
-  s.annotations = annotations;
-  return s;
-}
+using mva::fuzz::spec;
 using mva::fuzz::write_file;
 
 // MSR-VTT train: MSRVTT_data.json, then the train CSV naming the videos.
@@ -52,16 +40,11 @@ void jsonl(const std::filesystem::path& dir, std::string_view a, std::optional<s
   mva::read_jsonl(spec("jsonl", "test", write_file(dir, "captions.jsonl", a)));
 }
 
-using Reader = void (*)(const std::filesystem::path&, std::string_view,
-                        std::optional<std::string_view>);
-constexpr std::array<Reader, 5> kReaders = {msrvtt_train, didemo, activitynet, unified, jsonl};
+constexpr std::array<mva::fuzz::AnnotationReader, 5> kReaders = {msrvtt_train, didemo, activitynet,
+                                                                 unified, jsonl};
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size == 0) return 0;
-  return mva::fuzz::run_one([&] {
-    const auto [a, b] = mva::fuzz::split_files(mva::fuzz::as_view(data + 1, size - 1));
-    kReaders[data[0] % kReaders.size()](mva::fuzz::fresh_scratch_dir(), a, b);
-  });
+  return mva::fuzz::run_annotation_reader(kReaders, data, size);
 }

@@ -1,22 +1,10 @@
 // The CSV, TSV and list annotation readers on arbitrary bytes. The first byte picks the reader;
 // the rest is its file, or its two files separated by "\n%%\n" (fuzz_support.h, split_files).
-#include <array>
-
-#include "fuzz_support.h"
-#include "mvadapter/data/dataset_readers.h"
+#include "annotation_readers.h"
 
 namespace {
 
-using mva::DatasetSpec;
-
-DatasetSpec spec(const std::string& format, const std::string& split,
-                 const std::filesystem::path& annotations) {
-  DatasetSpec s;
-  s.format = format;
-  s.split = split;
-  s.annotations = annotations;
-  return s;
-}
+using mva::fuzz::spec;
 using mva::fuzz::write_file;
 
 // MSR-VTT test: MSRVTT_JSFUSION_test.csv (RFC 4180 quoting).
@@ -44,16 +32,11 @@ void caption_csv(const std::filesystem::path& dir, std::string_view a,
   mva::read_caption_csv(spec("csv", "test", write_file(dir, "captions.csv", a)));
 }
 
-using Reader = void (*)(const std::filesystem::path&, std::string_view,
-                        std::optional<std::string_view>);
-constexpr std::array<Reader, 4> kReaders = {msrvtt_test, msvd, lsmdc, caption_csv};
+constexpr std::array<mva::fuzz::AnnotationReader, 4> kReaders = {msrvtt_test, msvd, lsmdc,
+                                                                 caption_csv};
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size == 0) return 0;
-  return mva::fuzz::run_one([&] {
-    const auto [a, b] = mva::fuzz::split_files(mva::fuzz::as_view(data + 1, size - 1));
-    kReaders[data[0] % kReaders.size()](mva::fuzz::fresh_scratch_dir(), a, b);
-  });
+  return mva::fuzz::run_annotation_reader(kReaders, data, size);
 }
