@@ -2,22 +2,30 @@
 
 set(MVA_LAYER_TARGETS "")
 
+# What every layer needs from its dependencies (Torch with its ABI flag, fmt, spdlog, JSON,
+# threads): an interface target of its own, exported with the layers, so an installed layer
+# carries these requirements without the precompiled-header helper below.
+add_library(mva_deps INTERFACE)
+target_link_libraries(mva_deps INTERFACE ${TORCH_LIBRARIES} Threads::Threads fmt::fmt
+                      spdlog::spdlog nlohmann_json::nlohmann_json)
+# Installed, the torch target brings its own include directories (TorchConfig.cmake).
+target_include_directories(mva_deps INTERFACE "$<BUILD_INTERFACE:${TORCH_INCLUDE_DIRS}>")
+
 # One precompiled <torch/torch.h>, built once and reused by every target: parsing torch's headers
 # dominates compile time, and this keeps a clean build within the CI budget.
 # Every dependency that adds compile definitions is linked here, so that all targets compile with
-# the same macros and the precompiled header stays valid for them.
+# the same macros and the precompiled header stays valid for them. Build-only: targets take its
+# header with REUSE_FROM and never link it, so it is not part of the installed package.
 set(_mva_pch_headers <torch/torch.h> <fmt/format.h> <spdlog/spdlog.h> <nlohmann/json.hpp>
     <vector> <string> <map> <unordered_map> <memory>)
 add_library(mva_pch STATIC ${CMAKE_CURRENT_LIST_DIR}/pch_stub.cpp)
-target_link_libraries(mva_pch PUBLIC ${TORCH_LIBRARIES} Threads::Threads fmt::fmt spdlog::spdlog
-                      nlohmann_json::nlohmann_json)
-target_include_directories(mva_pch PUBLIC ${TORCH_INCLUDE_DIRS})
+target_link_libraries(mva_pch PUBLIC mva_deps)
 target_precompile_headers(mva_pch PRIVATE ${_mva_pch_headers})
 
 # The tests get their own copy: GoogleTest adds GTEST_HAS_PTHREAD, which the library must not see.
 function(mva_add_test_pch)
   find_package(GTest REQUIRED)
-  add_library(mva_test_pch STATIC ${CMAKE_SOURCE_DIR}/cmake/pch_stub.cpp)
+  add_library(mva_test_pch STATIC ${PROJECT_SOURCE_DIR}/cmake/pch_stub.cpp)
   target_link_libraries(mva_test_pch PUBLIC mva_pch GTest::gtest)
   target_precompile_headers(mva_test_pch PRIVATE ${_mva_pch_headers} <gtest/gtest.h>)
 endfunction()
@@ -37,19 +45,23 @@ function(mva_use_test_pch target)
 endfunction()
 
 # mva_add_layer(name DEPS ...): library mva_<name> from src/<name>/*.cpp, public headers in
-# include/. A layer whose folder has no sources yet becomes an interface target.
+# include/. A layer whose folder has no sources yet becomes an interface target. Every layer is
+# exported (install(EXPORT mvadapterTargets)); with MVA_BUILD_SHARED the layers are still built
+# one by one (position-independent) and go into the one shared libmvadapter.so.
 function(mva_add_layer name)
   cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
-  file(GLOB _srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/${name}/*.cpp)
+  file(GLOB _srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${name}/*.cpp)
+  set(_includes $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+                $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   if(_srcs)
     add_library(mva_${name} STATIC ${_srcs})
-    target_include_directories(mva_${name} PUBLIC ${CMAKE_SOURCE_DIR}/include)
-    target_link_libraries(mva_${name} PUBLIC mva_pch ${ARG_DEPS})
+    target_include_directories(mva_${name} PUBLIC ${_includes})
+    target_link_libraries(mva_${name} PUBLIC mva_deps ${ARG_DEPS})
     mva_use_pch(mva_${name})
   else()
     add_library(mva_${name} INTERFACE)
-    target_include_directories(mva_${name} INTERFACE ${CMAKE_SOURCE_DIR}/include)
-    target_link_libraries(mva_${name} INTERFACE mva_pch ${ARG_DEPS})
+    target_include_directories(mva_${name} INTERFACE ${_includes})
+    target_link_libraries(mva_${name} INTERFACE mva_deps ${ARG_DEPS})
   endif()
   set(MVA_LAYER_TARGETS ${MVA_LAYER_TARGETS} mva_${name} PARENT_SCOPE)
 endfunction()

@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.h"
+#include "mvadapter/api/training.h"
 #include "mvadapter/clip/clip_loader.h"
 #include "mvadapter/config/run_setup.h"
 #include "mvadapter/core/error.h"
@@ -124,41 +125,24 @@ void run_training(const TrainInvocation& inv) {
   const int threads = set_threads(static_cast<int>(cfg.train.threads));
   auto group = join_process_group(cfg);
 
-  auto options = trainer_options(cfg, run_dir);  // validates device and precision first
+  // The model, the data and the evaluator, as any program sets them up (api/training.h).
+  TrainingRunOptions run_opts;
+  run_opts.evaluate = !inv.pretrain;
+  run_opts.group = group.get();
+  run_opts.command = inv.pretrain ? "pretrain" : "train";
+  TrainingRun run(cfg, run_dir, run_opts);
+  auto& options = run.trainer_options();
   options.stop_after_epochs = inv.stop_after_epochs;
-  options.group = group.get();
   options.progress = !inv.quiet;
-  auto model = build_model(cfg);
-  auto tokenizer = std::make_shared<const ClipTokenizer>();
-  auto tokenize = make_tokenize_fn(tokenizer, cfg.data.words, model->clip->config().vocab_size);
-
-  Manifest train_set = read_dataset(train_dataset_spec(cfg));
-  check_missing_videos(train_set, cfg.data.on_error);
-  auto loader_opts = group ? train_loader_options(cfg, group->rank(), group->world_size())
-                           : train_loader_options(cfg);
-  loader_opts.pin_memory = options.device.is_cuda();
-  loader_opts.drop_last = true;  // as CLIP4Clip: a tiny last batch gives a weak contrastive loss
-  if (static_cast<int64_t>(train_set.captions.size()) <
-      loader_opts.batch_size * loader_opts.world_size) {
-    loader_opts.drop_last = false;
-  }
-  VideoLoader loader(std::move(train_set), loader_opts, tokenize);
-  std::unique_ptr<Evaluator> evaluator;
-  if (!inv.pretrain) {
-    Manifest test_set = read_dataset(test_dataset_spec(cfg));
-    check_missing_videos(test_set, cfg.data.on_error);
-    evaluator = std::make_unique<Evaluator>(std::move(test_set), evaluator_options(cfg), tokenize,
-                                            group.get());
-  }
-  options.run_info["command"] = inv.pretrain ? "pretrain" : "train";
+  auto model = run.model();
   spdlog::info("run {} in {}: {} on {} ({} threads), {} training samples, {} test videos", cfg.name,
                run_dir.string(), cfg.data.dataset, options.device.str(), threads,
-               loader.epoch_order(0).size(), evaluator ? evaluator->manifest().videos.size() : 0);
+               run.loader().epoch_order(0).size(),
+               run.evaluator() ? run.evaluator()->manifest().videos.size() : 0);
   spdlog::info("{}", parameter_report(*model).to_string());
 
-  Trainer trainer(model, loader, evaluator.get(), options);
   std::signal(SIGINT, on_sigint);
-  auto summary = trainer.run(resume);
+  auto summary = run.run(resume);
   std::signal(SIGINT, SIG_DFL);
   const bool main = group == nullptr || group->is_main();  // rank 0 reports for all ranks
   if (summary.interrupted) {

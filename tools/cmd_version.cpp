@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
+#include "mvadapter/version.h"
 
 namespace mva::cli {
 
@@ -20,8 +21,17 @@ void no_video_support(const std::string& command) {
 void add_version_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("version", "Print the versions of mvadapter and its libraries");
   cmd->callback([] {
-    std::printf("mvadapter 0.1.0\nLibTorch %s\nthreads available: %d\nvideo: %s\n", TORCH_VERSION,
-                hardware_threads(), MVA_WITH_VIDEO ? "yes (OpenCV)" : "no (MVA_WITH_VIDEO=OFF)");
+    std::printf("mvadapter %s\nLibTorch %s\nthreads available: %d\nvideo: %s\n", MVA_VERSION,
+                TORCH_VERSION, hardware_threads(),
+                MVA_WITH_VIDEO ? "yes (OpenCV)" : "no (MVA_WITH_VIDEO=OFF)");
+    // Which vocabulary a tokenizer would read: the installed one, the source tree's, or none.
+    std::string vocab;
+    try {
+      vocab = find_asset("bpe_simple_vocab_16e6.txt.gz");
+    } catch (const Error& e) {
+      vocab = std::string("not found (") + e.what() + ")";
+    }
+    std::printf("vocabulary: %s\n", vocab.c_str());
   });
 }
 

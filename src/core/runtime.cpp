@@ -127,12 +127,27 @@ bool blas_owns_threads(int n) {
   return true;
 }
 
+// Defined (weakly) by the source file that mvadapterConfig.cmake adds to every program linking the
+// installed package: that installation's data folder, which a static library cannot know (the
+// prefix may change at `cmake --install --prefix`). Null elsewhere.
+extern "C" __attribute__((weak)) const char mva_package_data_dir[];
+
 namespace {
 std::filesystem::path executable_dir() {
   std::vector<char> buf(4096);
   ssize_t len = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
   if (len <= 0) return {};
   return std::filesystem::path(std::string(buf.data(), static_cast<size_t>(len))).parent_path();
+}
+
+// The folder of the file holding this code: libmvadapter.so in a shared build (a program linking
+// it may live anywhere), the program itself in a static one.
+std::filesystem::path code_dir() {
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<void*>(&code_dir), &info) == 0 || info.dli_fname == nullptr) {
+    return {};
+  }
+  return std::filesystem::weakly_canonical(info.dli_fname).parent_path();
 }
 }  // namespace
 
@@ -141,10 +156,12 @@ std::string find_asset(const std::string& file_name) {
   if (const char* env = std::getenv("MVADAPTER_DATA"); env != nullptr && *env != '\0') {
     places.emplace_back(env);
   }
+  if (mva_package_data_dir != nullptr) places.emplace_back(mva_package_data_dir);
   if (auto exe = executable_dir(); !exe.empty()) {
     places.push_back(exe / ".." / "share" / "mvadapter");
     places.push_back(exe / ".." / "assets");  // build tree next to the sources
   }
+  if (auto lib = code_dir(); !lib.empty()) places.push_back(lib / ".." / "share" / "mvadapter");
   places.emplace_back(MVA_INSTALL_DATADIR);
   places.emplace_back(std::filesystem::path(MVA_SOURCE_DIR) / "assets");
   std::string looked;
