@@ -22,9 +22,12 @@
 namespace mva::cli {
 namespace {
 
+// The running Trainer's stop token, for the handler (set before the handler is installed).
+StopToken g_sigint_stop;
+
 extern "C" void on_sigint(int) {
   // First Ctrl-C: finish the current step and save the training state. Second: default action.
-  Trainer::request_stop();
+  g_sigint_stop.request();
   std::signal(SIGINT, SIG_DFL);
 }
 
@@ -128,6 +131,7 @@ void run_training(const TrainInvocation& inv) {
   options.stop_after_epochs = inv.stop_after_epochs;
   options.group = group.get();
   options.progress = !inv.quiet;
+  options.stop = g_sigint_stop;
   auto model = build_model(cfg);
   auto tokenizer = std::make_shared<const ClipTokenizer>();
   auto tokenize = make_tokenize_fn(tokenizer, cfg.data.words, model->clip->config().vocab_size);

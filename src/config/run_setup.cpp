@@ -8,6 +8,7 @@
 #include "mvadapter/clip/clip_loader.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/data/dataset_readers.h"
+#include "mvadapter/train/run_report.h"
 
 namespace mva {
 
@@ -116,6 +117,15 @@ TrainerOptions trainer_options(const RunConfig& cfg, const std::filesystem::path
   o.run_dir = run_dir;
   o.name = cfg.name;
   o.config_yaml = to_yaml(cfg);
+  // The run directory's page, rebuilt from results.json and metrics.jsonl: a failure to draw it
+  // must not fail the run.
+  o.callbacks.on_results = [](const std::filesystem::path& dir) {
+    try {
+      write_run_report(dir);
+    } catch (const std::exception& e) {
+      spdlog::warn("report.html not written: {}", e.what());
+    }
+  };
   o.run_info = {{"dataset", cfg.data.dataset},
                 {"arch", cfg.model.clip.empty() ? cfg.model.arch : cfg.model.clip.string()},
                 {"trainable", cfg.model.trainable == TrainableSet::kAdapters ? "adapters"
