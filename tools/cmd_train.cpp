@@ -133,6 +133,7 @@ void run_training(const TrainInvocation& inv) {
   options.progress = !inv.quiet;
   options.stop = g_sigint_stop;
   auto model = build_model(cfg);
+  options.checkpoint_metadata = checkpoint_provenance(cfg, *model->clip);
   auto tokenizer = std::make_shared<const ClipTokenizer>();
   auto tokenize = make_tokenize_fn(tokenizer, cfg.data.words, model->clip->config().vocab_size);
 

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
+#include "mvadapter/core/version.h"
 
 namespace mva::cli {
 
@@ -20,8 +21,9 @@ void no_video_support(const std::string& command) {
 void add_version_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("version", "Print the versions of mvadapter and its libraries");
   cmd->callback([] {
-    std::printf("mvadapter 0.1.0\nLibTorch %s\nthreads available: %d\nvideo: %s\n", TORCH_VERSION,
-                hardware_threads(), MVA_WITH_VIDEO ? "yes (OpenCV)" : "no (MVA_WITH_VIDEO=OFF)");
+    std::printf("mvadapter %s\nLibTorch %s\nthreads available: %d\nvideo: %s\n", library_version(),
+                TORCH_VERSION, hardware_threads(),
+                MVA_WITH_VIDEO ? "yes (OpenCV)" : "no (MVA_WITH_VIDEO=OFF)");
   });
 }
 
