@@ -12,8 +12,8 @@ install(TARGETS ${_mva_export_targets} EXPORT mvadapterTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS mvadapter_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/mvadapter ${PROJECT_BINARY_DIR}/include/mvadapter
-        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/mvadapter DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+        FILES_MATCHING PATTERN "*.h")
 # Where find_asset() looks beside an installed program (runtime.h) and where the package config
 # points mvadapter_DATA_DIR.
 install(FILES ${PROJECT_SOURCE_DIR}/assets/bpe_simple_vocab_16e6.txt.gz

@@ -31,12 +31,19 @@ struct CliModel {
 
 /// The options every embedding command takes.
 struct ModelArgs {
-  std::string config;
+  std::string config;  ///< empty: the config the adapter checkpoint records
   std::vector<std::string> overrides;
   std::string adapter;
   bool zero_shot = false;
   std::string device;
+  std::string clip;  ///< --clip: the CLIP weights (model.clip)
 };
+
+/// Whether a positional argument names a run config (YAML) rather than, for `search`, a query.
+inline bool is_config_path(const std::string& arg) {
+  const auto ext = std::filesystem::path(arg).extension();
+  return ext == ".yaml" || ext == ".yml";
+}
 
 /// Sends log lines (decode failures, model warnings) to stderr, so stdout holds only the results
 /// (spdlog's default logger writes to stdout).
@@ -45,9 +52,11 @@ inline void log_to_stderr() {
       "mvadapter", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
 }
 
-/// Registers CONFIG, --set, --adapter, --zero-shot and --device on `cmd`.
+/// Registers [CONFIG], --set, --adapter, --zero-shot, --clip and --device on `cmd`.
 inline void add_model_options(CLI::App* cmd, ModelArgs& a) {
-  cmd->add_option("config", a.config, "run config (YAML)")->required();
+  cmd->add_option("config", a.config,
+                  "run config (YAML); optional with an --adapter checkpoint of this program, "
+                  "which records its run's config");
   // One value per --set, so a QUERY after it is not taken as another override.
   cmd->add_option("--set", a.overrides, "override a config key (repeatable)")
       ->allow_extra_args(false);
@@ -57,6 +66,7 @@ inline void add_model_options(CLI::App* cmd, ModelArgs& a) {
   auto* zs = cmd->add_flag("--zero-shot", a.zero_shot, "plain CLIP, no adapters");
   adapter->excludes(zs);
   cmd->add_option("--device", a.device, "cpu, cuda or cuda:N (overrides train.device)");
+  cmd->add_option("--clip", a.clip, "CLIP weights (overrides model.clip)");
 }
 
 /// The run config of `a` (zero-shot: no adapters), checked before any weights are read.
@@ -65,15 +75,33 @@ inline RunConfig load_cli_config(const ModelArgs& a, const std::string& command)
     throw Error(fmt::format("{}: give --adapter CKPT (trained weights) or --zero-shot (plain CLIP)",
                             command));
   }
+  if (!a.adapter.empty() && !std::filesystem::exists(a.adapter)) {
+    throw Error(fmt::format("--adapter: '{}' does not exist", a.adapter));
+  }
   auto overrides = a.overrides;
   if (!a.device.empty()) overrides.push_back("train.device=" + a.device);
-  RunConfig cfg = load_run_config(a.config, overrides);
+  // A path as YAML: a plain scalar cannot hold every file name (': ', '#').
+  if (!a.clip.empty()) overrides.push_back("model.clip=" + nlohmann::json(a.clip).dump());
+  RunConfig cfg;
+  if (!a.config.empty()) {
+    cfg = load_run_config(a.config, overrides);
+  } else if (a.zero_shot) {
+    throw Error(
+        fmt::format("{}: give a CONFIG file (--zero-shot has no checkpoint to take the "
+                    "configuration from)",
+                    command));
+  } else if (auto recorded = config_from_checkpoint(a.adapter, overrides)) {
+    cfg = std::move(*recorded);
+  } else {
+    throw Error(
+        fmt::format("{}: --adapter {} records no run config (an official or converted "
+                    "checkpoint, or one from before mvadapter 0.2): give the CONFIG it "
+                    "was trained with",
+                    command, a.adapter));
+  }
   if (a.zero_shot) {
     cfg.model.use_adapters = false;
     cfg.model.trainable = TrainableSet::kNone;
-  }
-  if (!a.adapter.empty() && !std::filesystem::exists(a.adapter)) {
-    throw Error(fmt::format("--adapter: '{}' does not exist", a.adapter));
   }
   return cfg;
 }
@@ -84,7 +112,10 @@ inline CliModel build_cli_model(RunConfig cfg, const ModelArgs& a) {
   set_threads(static_cast<int>(cfg.train.threads));
   m.eval = evaluator_options(cfg);  // validates device and precision first
   m.model = build_model(cfg);
-  if (!a.adapter.empty()) load_adapter_weights(*m.model, a.adapter);
+  if (!a.adapter.empty()) {
+    check_checkpoint_backbone(a.adapter, cfg, *m.model->clip);
+    load_adapter_weights(*m.model, a.adapter);
+  }
   m.model->to(m.eval.device);
   m.tokenize = make_tokenize_fn(std::make_shared<const ClipTokenizer>(), cfg.data.words,
                                 m.model->clip->config().vocab_size);

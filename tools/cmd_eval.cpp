@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "cli_model.h"
 #include "commands.h"
 #include "mvadapter/config/run_setup.h"
 #include "mvadapter/core/error.h"
@@ -21,43 +22,20 @@ void add_eval_command(CLI::App& app) {
       "test split, with trained adapter weights or zero-shot CLIP. Prints two tables: "
       "eval.convention's (standard: CLIP4Clip's) and the official code's (0-based MdR/MnR).");
   struct Opts {
-    std::string config;
-    std::vector<std::string> overrides;
-    std::string adapter;
-    bool zero_shot = false;
+    ModelArgs model;
     std::string out;
-    std::string device;
     bool json = false;
     bool quiet = false;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("config", o->config, "run config (YAML)")->required();
-  cmd->add_option("--set", o->overrides, "override a config key (repeatable)");
-  auto* adapter = cmd->add_option("--adapter", o->adapter,
-                                  "adapter weights: checkpoints/best.safetensors of a run, or an "
-                                  "official .pth");
-  auto* zs = cmd->add_flag("--zero-shot", o->zero_shot, "plain CLIP, no adapters");
-  adapter->excludes(zs);
+  add_model_options(cmd, o->model);
   cmd->add_option("--out", o->out, "folder for results.json (the metrics of this evaluation)");
-  cmd->add_option("--device", o->device, "cpu, cuda or cuda:N (overrides train.device)");
   cmd->add_flag("--json", o->json,
                 "print the metrics as JSON: {\"final\": eval.convention's, \"final_official\": the "
                 "official code's}");
   cmd->add_flag("--quiet", o->quiet, "no progress line");
   cmd->callback([o] {
-    if (o->adapter.empty() && !o->zero_shot) {
-      throw Error("eval: give --adapter CKPT (trained weights) or --zero-shot (plain CLIP)");
-    }
-    auto overrides = o->overrides;
-    if (!o->device.empty()) overrides.push_back("train.device=" + o->device);
-    RunConfig cfg = load_run_config(o->config, overrides);
-    if (o->zero_shot) {
-      cfg.model.use_adapters = false;
-      cfg.model.trainable = TrainableSet::kNone;
-    }
-    if (!o->adapter.empty() && !std::filesystem::exists(o->adapter)) {
-      throw Error(fmt::format("--adapter: '{}' does not exist", o->adapter));
-    }
+    RunConfig cfg = load_cli_config(o->model, "eval");
     set_threads(static_cast<int>(cfg.train.threads));
     auto group = join_process_group(cfg);  // several ranks share the encoding
     const bool main = group == nullptr || group->is_main();
@@ -65,7 +43,10 @@ void add_eval_command(CLI::App& app) {
     auto eval_opts = evaluator_options(cfg);  // validates device and precision first
     eval_opts.progress = !o->quiet && main;
     auto model = build_model(cfg);
-    if (!o->adapter.empty()) load_adapter_weights(*model, o->adapter);
+    if (!o->model.adapter.empty()) {
+      check_checkpoint_backbone(o->model.adapter, cfg, *model->clip);
+      load_adapter_weights(*model, o->model.adapter);
+    }
     model->to(eval_opts.device);
     auto tokenize = make_tokenize_fn(std::make_shared<const ClipTokenizer>(), cfg.data.words,
                                      model->clip->config().vocab_size);
@@ -88,7 +69,7 @@ void add_eval_command(CLI::App& app) {
                           {"command", "eval"},
                           {"dataset", cfg.data.dataset},
                           {"split", cfg.data.test_split},
-                          {"adapter", o->zero_shot ? "zero-shot" : o->adapter},
+                          {"adapter", o->model.zero_shot ? "zero-shot" : o->model.adapter},
                           {"trainable_params", report.trainable},
                           {"clip_params", report.clip_params},
                           {"percent_of_clip", report.percent_of_clip()},

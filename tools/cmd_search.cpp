@@ -65,7 +65,15 @@ void add_search_command(CLI::App& app) {
   video->excludes(queries);
   cmd->callback([o] {
     log_to_stderr();
+    // Without a CONFIG the first positional argument is a caption: a config is a .yaml file.
+    if (!o->model.config.empty() && !is_config_path(o->model.config)) {
+      o->queries.insert(o->queries.begin(), o->model.config);
+      o->model.config.clear();
+    }
     const bool by_video = !o->video.empty();
+    if (by_video && !o->queries.empty()) {
+      throw Error("search: give QUERY captions or --video FILE, not both");
+    }
     if (!by_video && o->queries.empty()) {
       throw Error("search: give one or more QUERY captions, or --video FILE");
     }

@@ -23,9 +23,12 @@
 namespace mva::cli {
 namespace {
 
+// The running Trainer's stop token, for the handler (set before the handler is installed).
+StopToken g_sigint_stop;
+
 extern "C" void on_sigint(int) {
   // First Ctrl-C: finish the current step and save the training state. Second: default action.
-  Trainer::request_stop();
+  g_sigint_stop.request();
   std::signal(SIGINT, SIG_DFL);
 }
 
@@ -134,6 +137,7 @@ void run_training(const TrainInvocation& inv) {
   auto& options = run.trainer_options();
   options.stop_after_epochs = inv.stop_after_epochs;
   options.progress = !inv.quiet;
+  options.stop = g_sigint_stop;
   auto model = run.model();
   spdlog::info("run {} in {}: {} on {} ({} threads), {} training samples, {} test videos", cfg.name,
                run_dir.string(), cfg.data.dataset, options.device.str(), threads,

@@ -7,7 +7,7 @@
 #include "commands.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
-#include "mvadapter/version.h"
+#include "mvadapter/core/version.h"
 
 namespace mva::cli {
 
@@ -21,7 +21,7 @@ void no_video_support(const std::string& command) {
 void add_version_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("version", "Print the versions of mvadapter and its libraries");
   cmd->callback([] {
-    std::printf("mvadapter %s\nLibTorch %s\nthreads available: %d\nvideo: %s\n", MVA_VERSION,
+    std::printf("mvadapter %s\nLibTorch %s\nthreads available: %d\nvideo: %s\n", library_version(),
                 TORCH_VERSION, hardware_threads(),
                 MVA_WITH_VIDEO ? "yes (OpenCV)" : "no (MVA_WITH_VIDEO=OFF)");
     // Which vocabulary a tokenizer would read: the installed one, the source tree's, or none.

@@ -7,11 +7,12 @@
 
 #include "commands.h"
 #include "mvadapter/core/error.h"
+#include "mvadapter/core/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"mvadapter: parameter-efficient video-text retrieval (MV-Adapter on a frozen CLIP)"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "mvadapter 0.1.0");
+  app.set_version_flag("--version", std::string("mvadapter ") + mva::library_version());
 
   using Add = void (*)(CLI::App&);
   static constexpr Add kCommands[] = {

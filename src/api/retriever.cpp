@@ -22,11 +22,29 @@ Retriever::Retriever(RunConfig config, const std::filesystem::path& checkpoint)
   eval_ = evaluator_options(config_);  // validates device and precision before any weights
   eval_.progress = false;
   model_ = build_model(config_);
-  if (!checkpoint.empty()) load_adapter_weights(*model_, checkpoint);
+  if (!checkpoint.empty()) {
+    check_checkpoint_backbone(checkpoint, config_, *model_->clip);
+    load_adapter_weights(*model_, checkpoint);
+  }
   model_->to(eval_.device);
   model_->eval();
   tokenize_ = make_tokenize_fn(std::make_shared<const ClipTokenizer>(), config_.data.words,
                                model_->clip->config().vocab_size);
+}
+
+Retriever Retriever::from_checkpoint(const std::filesystem::path& checkpoint,
+                                     const std::vector<std::string>& overrides) {
+  if (!std::filesystem::exists(checkpoint)) {
+    throw Error(fmt::format("Retriever: checkpoint '{}' does not exist", checkpoint.string()));
+  }
+  auto config = config_from_checkpoint(checkpoint, overrides);
+  if (!config) {
+    throw Error(fmt::format(
+        "{}: records no run config (an official or converted checkpoint, or one from before "
+        "mvadapter 0.2): construct the Retriever with the config it was trained with",
+        checkpoint.string()));
+  }
+  return Retriever(std::move(*config), checkpoint);
 }
 
 torch::Tensor Retriever::embed_video(const std::filesystem::path& path) {

@@ -23,6 +23,8 @@ TrainingRun::TrainingRun(RunConfig config, std::filesystem::path run_dir,
   options_.run_info["command"] = options.command;
   std::filesystem::create_directories(run_dir_);
   model_ = build_model(cfg);
+  // Every checkpoint records the config and the backbone, so it alone rebuilds the model.
+  options_.checkpoint_metadata = checkpoint_provenance(cfg, *model_->clip);
   auto tokenize = make_tokenize_fn(std::make_shared<const ClipTokenizer>(), cfg.data.words,
                                    model_->clip->config().vocab_size);
 
@@ -52,14 +54,21 @@ TrainSummary TrainingRun::run(bool resume) {
   return trainer.run(resume);
 }
 
-TrainSummary train(const RunConfig& config, const std::filesystem::path& run_dir) {
+TrainSummary train(const RunConfig& config, const std::filesystem::path& run_dir,
+                   const TrainCallbacks& callbacks, const StopToken& stop) {
   const auto dir = run_dir.empty() ? run_directory(config) : run_dir;
   if (std::filesystem::exists(Trainer::state_path(dir))) {
     throw Error(fmt::format("train: a run already exists in {} (resume it with TrainingRun)",
                             dir.string()));
   }
   TrainingRun run(config, dir);
-  run.trainer_options().progress = false;
+  auto& options = run.trainer_options();
+  options.progress = false;
+  options.stop = stop;
+  options.callbacks.on_step = callbacks.on_step;
+  options.callbacks.on_epoch_end = callbacks.on_epoch_end;
+  options.callbacks.on_eval = callbacks.on_eval;
+  if (callbacks.on_results) options.callbacks.on_results = callbacks.on_results;
   return run.run();
 }
 
@@ -73,7 +82,10 @@ EvalResult evaluate(RunConfig config, const std::filesystem::path& checkpoint) {
   auto eval_opts = evaluator_options(config);  // validates device and precision first
   eval_opts.progress = false;
   auto model = build_model(config);
-  if (!checkpoint.empty()) load_adapter_weights(*model, checkpoint);
+  if (!checkpoint.empty()) {
+    check_checkpoint_backbone(checkpoint, config, *model->clip);
+    load_adapter_weights(*model, checkpoint);
+  }
   model->to(eval_opts.device);
   auto tokenize = make_tokenize_fn(std::make_shared<const ClipTokenizer>(), config.data.words,
                                    model->clip->config().vocab_size);

@@ -7,7 +7,10 @@
 
 #include "mvadapter/clip/clip_loader.h"
 #include "mvadapter/core/error.h"
+#include "mvadapter/core/version.h"
 #include "mvadapter/data/dataset_readers.h"
+#include "mvadapter/io/torch_checkpoint.h"
+#include "mvadapter/train/run_report.h"
 
 namespace mva {
 
@@ -116,6 +119,15 @@ TrainerOptions trainer_options(const RunConfig& cfg, const std::filesystem::path
   o.run_dir = run_dir;
   o.name = cfg.name;
   o.config_yaml = to_yaml(cfg);
+  // The run directory's page, rebuilt from results.json and metrics.jsonl: a failure to draw it
+  // must not fail the run.
+  o.callbacks.on_results = [](const std::filesystem::path& dir) {
+    try {
+      write_run_report(dir);
+    } catch (const std::exception& e) {
+      spdlog::warn("report.html not written: {}", e.what());
+    }
+  };
   o.run_info = {{"dataset", cfg.data.dataset},
                 {"arch", cfg.model.clip.empty() ? cfg.model.arch : cfg.model.clip.string()},
                 {"trainable", cfg.model.trainable == TrainableSet::kAdapters ? "adapters"
@@ -181,6 +193,106 @@ std::vector<std::string> config_differences(const RunConfig& a, const RunConfig&
     if (yaml_at(ya, key) != yaml_at(yb, key)) out.push_back(key);
   }
   return out;
+}
+
+namespace {
+
+// The metadata keys of an adapter checkpoint's provenance (safetensors __metadata__ strings).
+constexpr const char* kMetaVersion = "mvadapter.version";
+constexpr const char* kMetaConfig = "mvadapter.config";
+constexpr const char* kMetaClip = "mvadapter.clip";
+constexpr const char* kMetaClipSha256 = "mvadapter.clip_sha256";
+constexpr const char* kMetaClipGeometry = "mvadapter.clip_geometry";
+
+// ClipConfig's fields by name, in declaration order: what the geometry check compares and names.
+std::vector<std::pair<const char*, int64_t>> geometry_fields(const ClipConfig& c) {
+  return {{"embed_dim", c.embed_dim},
+          {"image_resolution", c.image_resolution},
+          {"vision_layers", c.vision_layers},
+          {"vision_width", c.vision_width},
+          {"vision_patch_size", c.vision_patch_size},
+          {"context_length", c.context_length},
+          {"vocab_size", c.vocab_size},
+          {"transformer_width", c.transformer_width},
+          {"transformer_heads", c.transformer_heads},
+          {"transformer_layers", c.transformer_layers}};
+}
+
+// What a run's backbone is, in words: the weight file, or the random draw that made it.
+std::string backbone_name(const RunConfig& cfg) {
+  if (!cfg.model.clip.empty()) return cfg.model.clip.string();
+  return fmt::format("random {} (train.seed {})", cfg.model.arch, cfg.train.seed);
+}
+
+}  // namespace
+
+std::map<std::string, std::string> checkpoint_provenance(const RunConfig& cfg,
+                                                         const ClipModelImpl& clip) {
+  nlohmann::json geometry = nlohmann::json::object();
+  for (const auto& [name, value] : geometry_fields(clip.config())) geometry[name] = value;
+  std::map<std::string, std::string> meta = {
+      {kMetaVersion, library_version()},
+      {kMetaConfig, to_yaml(cfg)},
+      {kMetaClip, backbone_name(cfg)},
+      {kMetaClipGeometry, geometry.dump()},
+  };
+  // Streams the whole file once a run (~1 s for ViT-B/16): the only reliable identity of weights.
+  if (!cfg.model.clip.empty()) meta[kMetaClipSha256] = file_sha256(cfg.model.clip);
+  return meta;
+}
+
+std::optional<RunConfig> config_from_checkpoint(const std::filesystem::path& checkpoint,
+                                                const std::vector<std::string>& overrides) {
+  if (checkpoint.extension() != ".safetensors") return std::nullopt;  // an official .pth
+  const auto file = read_safetensors(checkpoint);
+  const auto it = file.metadata.find(kMetaConfig);
+  if (it == file.metadata.end()) return std::nullopt;
+  return parse_run_config(it->second, checkpoint.string() + " (its recorded config)", overrides);
+}
+
+void check_checkpoint_backbone(const std::filesystem::path& checkpoint, const RunConfig& cfg,
+                               const ClipModelImpl& clip) {
+  if (checkpoint.extension() != ".safetensors") return;
+  const auto meta = read_safetensors(checkpoint).metadata;
+  const auto recorded_name = meta.find(kMetaClip);
+  const std::string trained_on =
+      recorded_name == meta.end() ? std::string("another CLIP") : recorded_name->second;
+  std::vector<std::string> differences;
+  if (auto g = meta.find(kMetaClipGeometry); g != meta.end()) {
+    const auto recorded = nlohmann::json::parse(g->second, nullptr, false);
+    if (!recorded.is_object()) {
+      throw Error(fmt::format("{}: metadata {} is not a JSON object", checkpoint.string(),
+                              kMetaClipGeometry));
+    }
+    for (const auto& [name, value] : geometry_fields(clip.config())) {
+      const auto r = recorded.find(name);
+      if (r != recorded.end() && r->is_number_integer() && r->get<int64_t>() != value) {
+        differences.push_back(
+            fmt::format("{} {} (checkpoint) vs {}", name, r->get<int64_t>(), value));
+      }
+    }
+  }
+  // Weights of the same geometry can still be another CLIP: the file's hash tells. A random
+  // backbone has none; its recorded name (arch and seed) must then match.
+  if (auto s = meta.find(kMetaClipSha256); s != meta.end()) {
+    if (cfg.model.clip.empty()) {
+      differences.push_back("the checkpoint was trained on a weights file, this model is " +
+                            backbone_name(cfg));
+    } else if (const auto sha = file_sha256(cfg.model.clip); sha != s->second) {
+      differences.push_back(fmt::format("sha256 {}... (checkpoint) vs {}...",
+                                        s->second.substr(0, 12), sha.substr(0, 12)));
+    }
+  } else if (recorded_name != meta.end() && cfg.model.clip.empty() &&
+             recorded_name->second != backbone_name(cfg)) {
+    differences.push_back(fmt::format("backbone '{}' (checkpoint) vs '{}'", recorded_name->second,
+                                      backbone_name(cfg)));
+  }
+  if (!differences.empty()) {
+    throw Error(fmt::format(
+        "{}: these adapter weights were trained on {}, not on the CLIP given ({}): {}. Give the "
+        "CLIP they were trained with (model.clip, or --clip)",
+        checkpoint.string(), trained_on, backbone_name(cfg), fmt::join(differences, "; ")));
+  }
 }
 
 }  // namespace mva

@@ -21,8 +21,6 @@
 
 namespace mva {
 
-std::atomic<bool> Trainer::stop_requested_{false};
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -78,13 +76,6 @@ int64_t auto_save_interval(int64_t steps_per_epoch) {
   constexpr int64_t kSavesPerEpoch = 4;
   if (steps_per_epoch < kMinSteps) return 0;
   return (steps_per_epoch + kSavesPerEpoch - 1) / kSavesPerEpoch;
-}
-
-void Trainer::request_stop() {
-  stop_requested_.store(true);
-}
-void Trainer::clear_stop() {
-  stop_requested_.store(false);
 }
 
 fs::path Trainer::state_path(const fs::path& run_dir) {
@@ -559,11 +550,7 @@ TrainSummary Trainer::run(bool resume) {
   auto publish = [&] {
     if (!main) return;
     write_results(summary, pos, elapsed_before + seconds_since(t0));
-    try {
-      write_run_report(options_.run_dir);
-    } catch (const std::exception& e) {
-      spdlog::warn("report.html not written: {}", e.what());
-    }
+    if (options_.callbacks.on_results) options_.callbacks.on_results(options_.run_dir);
   };
 
   for (int64_t epoch = pos.epoch; epoch < options_.epochs; ++epoch) {
@@ -590,7 +577,7 @@ TrainSummary Trainer::run(bool resume) {
     // One optimiser step over `micro`; returns whether the run stops after it.
     auto take_step = [&]() -> bool {
       auto loss = options_.grad_cache ? accumulate_cached(micro) : accumulate(micro);
-      const bool stop = reduce_gradients(stop_requested_.load());
+      const bool stop = reduce_gradients(options_.stop.requested());
       const auto params = optimizer_->parameters();
       if (detail::nonfinite_loss_injected(pos.step + 1)) {
         torch::NoGradGuard no_grad;
@@ -601,6 +588,7 @@ TrainSummary Trainer::run(bool resume) {
         }
       }
       bool finite = true;
+      double step_loss = std::numeric_limits<double>::quiet_NaN();
       if (amp) {
         std::vector<torch::Tensor> grads;
         for (const auto& p : params) {
@@ -639,6 +627,7 @@ TrainSummary Trainer::run(bool resume) {
         } else {
           optimizer_->step();
           clamp_logit_scale(*model_);
+          step_loss = loss_value;
         }
       } else {
         spdlog::warn("fp16: non-finite gradients, step skipped, loss scale now {}",
@@ -658,6 +647,10 @@ TrainSummary Trainer::run(bool resume) {
       micro.clear();
       ++pos.step;
       ++window_steps;
+      if (main && options_.callbacks.on_step) {
+        options_.callbacks.on_step({epoch + 1, pos.step, step_loss, finite ? grad_norm : 0.0,
+                                    optimizer_->lr_of(ParamGroup::kAdapterDecay), finite});
+      }
       if (window_steps >= options_.log_every) {
         // The only host-device synchronisation for the loss: once per log window.
         const double mean = window_loss.item<double>() / std::max<int64_t>(1, window_terms);
@@ -736,6 +729,9 @@ TrainSummary Trainer::run(bool resume) {
     summary.epoch_loss.push_back(epoch_loss.item<double>() / std::max<int64_t>(1, epoch_terms));
     spdlog::info("epoch {}/{}: mean loss {:.4f} over {} batches ({} steps in all)", epoch + 1,
                  options_.epochs, summary.epoch_loss.back(), epoch_micro, pos.step);
+    if (main && options_.callbacks.on_epoch_end) {
+      options_.callbacks.on_epoch_end(epoch + 1, summary.epoch_loss.back());
+    }
 
     // End of epoch: evaluate, checkpoint, save the state to resume from the next epoch.
     std::map<std::string, std::string> meta = options_.checkpoint_metadata;
@@ -754,6 +750,7 @@ TrainSummary Trainer::run(bool resume) {
         spdlog::info("epoch {} eval: {}", epoch + 1, r.official.summary());
       }
       log_eval(epoch + 1);
+      if (main && options_.callbacks.on_eval) options_.callbacks.on_eval(epoch + 1, r);
       meta["metrics"] = m.to_json().dump();
       meta["metrics_official"] = r.official.to_json().dump();
       update_best_by_metric(best_by_metric_, epoch + 1, r.official);
@@ -781,7 +778,7 @@ TrainSummary Trainer::run(bool resume) {
     publish();
     // Every rank must take the same decision: on one process the flag, on several the ranks agree
     // through a collective.
-    bool stop_now = stop_requested_.load();
+    bool stop_now = options_.stop.requested();
     if (distributed) {
       auto flag = torch::full({1}, stop_now ? 1.0 : 0.0);
       options_.group->all_reduce_sum(flag, "agree on stopping");
@@ -806,6 +803,9 @@ TrainSummary Trainer::run(bool resume) {
     summary.final_epoch = pos.epoch;
     spdlog::info("eval after epoch {}: {}", pos.epoch, summary.final_eval->metrics.summary());
     log_eval(pos.epoch);
+    if (main && options_.callbacks.on_eval) {
+      options_.callbacks.on_eval(pos.epoch, *summary.final_eval);
+    }
     if (best_json_.is_null()) {
       best_json_ = summary.final_eval->labelled("best");
       summary.best = summary.final_eval->metrics;

@@ -121,17 +121,53 @@ TEST(Facade, TrainThenEvaluateTheLastCheckpointReproducesTheFinalMetrics) {
   MVA_REQUIRE_VIDEO();
   auto cfg = tiny_config("api_train", 2);
   const auto run_dir = fs::path(cfg.train.output_dir);
-  const TrainSummary summary = train(cfg);
+  TrainCallbacks callbacks;
+  int64_t steps = 0;
+  std::vector<int64_t> epochs_ended;
+  callbacks.on_step = [&](const TrainStepEvent& e) { steps = e.step; };
+  callbacks.on_epoch_end = [&](int64_t epoch, double) { epochs_ended.push_back(epoch); };
+  const TrainSummary summary = train(cfg, {}, callbacks);
   ASSERT_EQ(summary.epochs_done, 2);
+  EXPECT_EQ(steps, summary.steps);
+  EXPECT_EQ(epochs_ended, (std::vector<int64_t>{1, 2}));
   ASSERT_EQ(summary.epoch_loss.size(), 2u);
   EXPECT_LT(summary.epoch_loss[1], summary.epoch_loss[0]);
   ASSERT_TRUE(summary.final_eval.has_value());
-  ASSERT_TRUE(fs::exists(run_dir / "checkpoints/last.safetensors"));
+  const auto last = run_dir / "checkpoints/last.safetensors";
+  ASSERT_TRUE(fs::exists(last));
   // The same weights evaluated again, through evaluate(): the same ranks.
-  const EvalResult again = evaluate(cfg, run_dir / "checkpoints/last.safetensors");
+  const EvalResult again = evaluate(cfg, last);
   EXPECT_EQ(again.metrics.to_json(), summary.final_eval->metrics.to_json());
+  // The checkpoint alone rebuilds the model: the same embeddings as with the config.
+  Retriever with_config(cfg, last);
+  Retriever alone = Retriever::from_checkpoint(last);
+  EXPECT_EQ(alone.config().name, cfg.name);
+  const std::vector<std::string> captions = {"video number 3", "a clip"};
+  EXPECT_TENSOR_NEAR(alone.embed_captions(captions), with_config.embed_captions(captions), 1e-6);
   // A second train() into the same folder would overwrite a run: refused.
   EXPECT_ERROR_CONTAINS(train(cfg), "a run already exists");
+}
+
+TEST(Facade, StopTokenEndsTrainResumably) {
+  MVA_REQUIRE_VIDEO();
+  auto cfg = tiny_config("api_stop", 2);
+  StopToken stop;
+  TrainCallbacks callbacks;
+  callbacks.on_step = [&](const TrainStepEvent& e) {
+    if (e.step == 2) stop.request();
+  };
+  const TrainSummary summary = train(cfg, {}, callbacks, stop);
+  EXPECT_TRUE(summary.interrupted);
+  EXPECT_EQ(summary.epochs_done, 0);
+  EXPECT_TRUE(fs::exists(summary.state_path));
+}
+
+TEST(Retriever, FromCheckpointNeedsARecordedConfig) {
+  auto cfg = tiny_config("api_no_config");
+  const auto dir = test::temp_dir("api_no_config_weights");
+  save_adapter_weights(*build_model(cfg), dir / "bare.safetensors");  // no metadata
+  EXPECT_ERROR_CONTAINS(Retriever::from_checkpoint(dir / "bare.safetensors"),
+                        "records no run config");
 }
 
 }  // namespace

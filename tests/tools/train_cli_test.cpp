@@ -12,7 +12,10 @@
 
 #include "cli_fixture.h"
 #include "mvadapter/core/runtime.h"
+#include "mvadapter/core/version.h"
+#include "mvadapter/io/csv.h"
 #include "mvadapter/io/safetensors.h"
+#include "mvadapter/io/torch_checkpoint.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -133,6 +136,78 @@ TEST(TrainCli, TrainsEvaluatesAndResumesToTheSameWeights) {
   // The per-criterion record and the selected epoch's official numbers survive the resume.
   EXPECT_EQ(read_json(b / "results.json")["best_by_metric"], results["best_by_metric"]);
   EXPECT_EQ(read_json(b / "results.json")["best_official"], results["best_official"]);
+}
+
+// Every checkpoint records the run's config, the CLIP's sha256 and geometry, the step and the
+// program version: `eval`, `encode` and `search` then need only the checkpoint (and the CLIP),
+// and a checkpoint given another CLIP is refused, naming what differs.
+TEST(TrainCli, CheckpointsDescribeTheirModelSoEvalAndSearchNeedNoConfig) {
+  MVA_REQUIRE_VIDEO();
+  auto s = test::make_train_setup("train_self_describing", 1);
+  std::string out;
+  ASSERT_EQ(test::run_command(cli() + " train " + s.config.string() + " --quiet", &out), 0) << out;
+  const fs::path ckpt = s.dir / "run_a/checkpoints/last.safetensors";
+  const fs::path clip = s.dir / "clip.safetensors";
+  const auto meta = read_safetensors(ckpt).metadata;
+  EXPECT_EQ(meta.at("mvadapter.version"), library_version());
+  EXPECT_EQ(meta.at("mvadapter.clip_sha256"), file_sha256(clip));
+  EXPECT_EQ(meta.at("mvadapter.clip"), clip.string());
+  EXPECT_EQ(meta.at("step"), "6");
+  const auto geometry = nlohmann::json::parse(meta.at("mvadapter.clip_geometry"));
+  EXPECT_EQ(geometry.at("vision_width"), 128);
+  EXPECT_EQ(geometry.at("embed_dim"), 32);
+  EXPECT_EQ(meta.at("mvadapter.config"), read_file_bytes(s.dir / "run_a/config.yaml"));
+
+  // eval with the checkpoint alone gives the run's final metrics.
+  ASSERT_EQ(test::run_command(cli() + " eval --quiet --json --adapter " + ckpt.string(), &out), 0)
+      << out;
+  const auto results = read_json(s.dir / "run_a/results.json");
+  const auto printed = nlohmann::json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(printed.at("final").at("t2v"), results.at("final").at("t2v"));
+  EXPECT_EQ(printed.at("final").at("v2t"), results.at("final").at("v2t"));
+
+  // encode and search too; the first positional argument of search is then a caption.
+  const fs::path index = s.dir / "videos.safetensors";
+  ASSERT_EQ(
+      test::run_command(
+          cli() + " encode --videos --adapter " + ckpt.string() + " --out " + index.string(), &out),
+      0)
+      << out;
+  ASSERT_EQ(test::run_command(cli() + " search --json --top-k 3 --adapter " + ckpt.string() +
+                                  " --index " + index.string() + " 'a red car' 'a person'",
+                              &out),
+            0)
+      << out;
+  const auto hits = nlohmann::json::parse(out.substr(out.find_first_of("[{")));
+  EXPECT_EQ(hits.dump().find("a red car") != std::string::npos, true) << out;
+  EXPECT_EQ(hits.dump().find("a person") != std::string::npos, true) << out;
+
+  // Another CLIP of the same geometry (one weight changed): refused, naming the hashes.
+  auto weights = read_safetensors(clip).tensors;
+  auto& w = weights.at("visual.proj");
+  w = w.clone();
+  w.view(-1)[0] += 1.0f;
+  const fs::path other = s.dir / "other_clip.safetensors";
+  write_safetensors(other, weights);
+  EXPECT_NE(
+      test::run_command(
+          cli() + " eval --quiet --adapter " + ckpt.string() + " --clip " + other.string(), &out),
+      0);
+  EXPECT_NE(out.find("trained on " + clip.string()), std::string::npos) << out;
+  EXPECT_NE(out.find("sha256 " + file_sha256(clip).substr(0, 12)), std::string::npos) << out;
+
+  // A checkpoint that records no config (converted from the official code) still needs one.
+  auto bare = read_safetensors(ckpt).tensors;
+  const fs::path converted = s.dir / "converted.safetensors";
+  write_safetensors(converted, bare);
+  EXPECT_NE(test::run_command(cli() + " eval --quiet --adapter " + converted.string(), &out), 0);
+  EXPECT_NE(out.find("records no run config"), std::string::npos) << out;
+  // ... and with it, works (nothing recorded, nothing to check).
+  EXPECT_EQ(
+      test::run_command(
+          cli() + " eval --quiet " + s.config.string() + " --adapter " + converted.string(), &out),
+      0)
+      << out;
 }
 
 TEST(TrainCli, BadInputIsOneErrorLine) {

@@ -34,8 +34,17 @@ class Retriever {
   /// with the adapter weights of `checkpoint` (checkpoints/best.safetensors of a run, or an
   /// official .pth). Without a checkpoint the adapters keep their initial weights; set
   /// config.model.use_adapters = false for plain CLIP (zero-shot). Throws Error when the
-  /// checkpoint does not exist or does not fit the model.
+  /// checkpoint does not exist, was trained on another backbone than the config's (when it
+  /// records one: check_checkpoint_backbone) or does not fit the model.
   explicit Retriever(RunConfig config, const std::filesystem::path& checkpoint = {});
+
+  /// The model a checkpoint of mvadapter 0.2 or later records (config_from_checkpoint: its run
+  /// config, CLIP weights file or random draw), from the checkpoint alone. `overrides` as for
+  /// load_run_config ("train.device=cuda", "model.clip=/new/place/ViT-B-16.pt"). Throws Error for
+  /// a checkpoint that records no config (an official .pth, a converted one): give its config to
+  /// the constructor instead.
+  static Retriever from_checkpoint(const std::filesystem::path& checkpoint,
+                                   const std::vector<std::string>& overrides = {});
 
   /// Unit-length embedding [D] of one video file, decoded and sampled as evaluation does
   /// (data.frames, data.size, data.sampling). Throws Error naming the file when it cannot be

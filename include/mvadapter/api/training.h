@@ -66,9 +66,12 @@ class TrainingRun {
 /// Trains `config` in `run_dir` (empty: run_directory(config), i.e. train.output_dir or
 /// runs/<name>) in this process, as `mvadapter train` does with --quiet, and returns what the
 /// Trainer reports. The run directory gets the usual files (config.yaml, metrics.jsonl,
-/// checkpoints/, results.json, ...). Throws Error when a run already exists there (resume it
-/// with a TrainingRun instead).
-TrainSummary train(const RunConfig& config, const std::filesystem::path& run_dir = {});
+/// checkpoints/ with self-describing adapter checkpoints, results.json, report.html).
+/// `callbacks` follow the run (the report.html hook stays unless on_results is given); `stop`
+/// ends it at the next step with its state saved (summary.interrupted; resume it with a
+/// TrainingRun). Throws Error when a run already exists there.
+TrainSummary train(const RunConfig& config, const std::filesystem::path& run_dir = {},
+                   const TrainCallbacks& callbacks = {}, const StopToken& stop = {});
 
 /// Evaluates `config`'s model on its test split: with the adapter weights of `checkpoint`, or
 /// zero-shot (plain CLIP, no adapters) when it is empty, as `mvadapter eval` does: videos missing

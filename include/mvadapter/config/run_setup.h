@@ -1,7 +1,11 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "mvadapter/config/run_config.h"
 #include "mvadapter/eval/evaluator.h"
@@ -45,5 +49,24 @@ std::unique_ptr<ProcessGroup> join_process_group(RunConfig& cfg);
 
 /// Names of the keys whose values differ between two resolved configurations (to_yaml order).
 std::vector<std::string> config_differences(const RunConfig& a, const RunConfig& b);
+
+/// What every adapter checkpoint of a run records about it (safetensors metadata, DESIGN.md §6):
+/// `mvadapter.version`, `mvadapter.config` (the resolved config as YAML), `mvadapter.clip` (the
+/// weights file, or the random backbone's arch and seed), `mvadapter.clip_sha256` (of that file)
+/// and `mvadapter.clip_geometry` (ClipConfig as JSON), so a checkpoint alone rebuilds its model.
+std::map<std::string, std::string> checkpoint_provenance(const RunConfig& cfg,
+                                                         const ClipModelImpl& clip);
+
+/// The run config an adapter checkpoint records (`mvadapter.config`) with `overrides` applied as
+/// load_run_config applies them; nullopt for a checkpoint that records none (an official `.pth`,
+/// a converted one, one written before 0.2). Throws Error for an unreadable file.
+std::optional<RunConfig> config_from_checkpoint(const std::filesystem::path& checkpoint,
+                                                const std::vector<std::string>& overrides = {});
+
+/// Throws Error naming each difference when `checkpoint` records a backbone other than `clip`,
+/// the CLIP of `cfg`: its geometry, the sha256 of the weights file, or the random draw. A
+/// checkpoint that records nothing (official, converted) passes.
+void check_checkpoint_backbone(const std::filesystem::path& checkpoint, const RunConfig& cfg,
+                               const ClipModelImpl& clip);
 
 }  // namespace mva

@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -34,6 +36,49 @@ constexpr int64_t kAutoSaveInterval = -1;
 /// ceil(steps_per_epoch / 4) steps) when an epoch has at least 100 optimiser steps, otherwise 0
 /// (at epoch ends only, which already bounds the loss to under 100 steps).
 int64_t auto_save_interval(int64_t steps_per_epoch);
+
+/// A request to stop a training run at its next optimiser step, with its training state saved
+/// (resumable). Copies share one flag: keep one where the request comes from (a signal handler, a
+/// UI thread, a callback) and give a copy to the run's TrainerOptions. request() is
+/// async-signal-safe and thread-safe.
+class StopToken {
+ public:
+  StopToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
+  /// Asks the run to stop.
+  void request() const noexcept { flag_->store(true); }
+  /// Whether a stop was requested since construction or the last reset().
+  bool requested() const noexcept { return flag_->load(); }
+  /// Withdraws a request (to train again with the same token).
+  void reset() const noexcept { flag_->store(false); }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> flag_;
+};
+
+/// One optimiser step as TrainCallbacks::on_step sees it.
+struct TrainStepEvent {
+  int64_t epoch = 0;       ///< 1-based epoch the step belongs to
+  int64_t step = 0;        ///< optimiser steps taken in the run, this one included
+  double loss = 0.0;       ///< the step's training loss; NaN when its update was dropped
+  double grad_norm = 0.0;  ///< global gradient norm before clipping (0 when dropped)
+  double lr = 0.0;         ///< the adapters' learning rate after the step
+  bool applied = true;     ///< false: the update was dropped (non-finite values, fp16 overflow)
+};
+
+/// Hooks the training loop calls as it goes, on the main rank (rank 0) only; each may be empty.
+/// They run on the training thread between steps, so a slow hook slows training; to end a run
+/// early, request its TrainerOptions::stop from one (the state is saved, the run resumable).
+struct TrainCallbacks {
+  /// After every optimiser step.
+  std::function<void(const TrainStepEvent&)> on_step;
+  /// After each epoch's last step, with the epoch (1-based) and its mean training loss.
+  std::function<void(int64_t epoch, double mean_loss)> on_epoch_end;
+  /// After each evaluation, with the epochs done (0: before training) and the result.
+  std::function<void(int64_t epoch, const EvalResult& result)> on_eval;
+  /// After results.json is written (each epoch and at the end), for the run directory's other
+  /// outputs: run_setup's trainer_options() writes report.html here. Empty: nothing more.
+  std::function<void(const std::filesystem::path& run_dir)> on_results;
+};
 
 /// Everything the training loop needs besides the model and the data (the `train.*` keys).
 struct TrainerOptions {
@@ -76,6 +121,9 @@ struct TrainerOptions {
   nlohmann::json run_info = nlohmann::json::object();
   /// Extra metadata stored in every adapter checkpoint (backbone sha256, ...).
   std::map<std::string, std::string> checkpoint_metadata;
+  /// Ends the run at the next optimiser step when requested (state saved): SIGINT in the CLI.
+  StopToken stop;
+  TrainCallbacks callbacks;
 };
 
 /// What a finished (or interrupted) run produced.
@@ -108,11 +156,11 @@ void update_best_by_metric(nlohmann::json& best, int64_t epoch, const RetrievalM
 ///
 /// Resuming (`resume = true`) restores the trainable weights, optimiser moments, step, schedule,
 /// RNG and loader position from run_dir/state/ and continues to the same result as a run that was
-/// never stopped. SIGINT (request_stop) ends the run at the next optimiser step after saving the
-/// training state. Inside an epoch the state is also saved every save_interval() steps; every
-/// file is written atomically (io/atomic_file.h), so a kill -9 at any moment leaves the last
-/// state and checkpoints loadable. A non-finite loss or gradient stops the run or skips the step
-/// (options.on_nonfinite).
+/// never stopped. A stop request (options.stop; SIGINT in the CLI) ends the run at the next
+/// optimiser step after saving the training state. Inside an epoch the state is also saved every
+/// save_interval() steps; every file is written atomically (io/atomic_file.h), so a kill -9 at any
+/// moment leaves the last state and checkpoints loadable. A non-finite loss or gradient stops the
+/// run or skips the step (options.on_nonfinite).
 class Trainer {
  public:
   /// `evaluator` may be null (no evaluation). The loader must be in a training mode.
@@ -121,11 +169,6 @@ class Trainer {
 
   /// Trains from scratch, or from run_dir/state/train_state.safetensors when `resume`.
   TrainSummary run(bool resume = false);
-
-  /// Asks every running Trainer to stop at its next step boundary (async-signal-safe).
-  static void request_stop();
-  /// Clears a previous request (tests run several trainers in one process).
-  static void clear_stop();
 
   /// run_dir/state/train_state.safetensors.
   static std::filesystem::path state_path(const std::filesystem::path& run_dir);
@@ -177,8 +220,7 @@ class Trainer {
   nlohmann::json best_json_;  // {"best", "best_official"} of the best epoch so far (kept across
                               // resumes); null before the first evaluation
   nlohmann::json best_by_metric_ = nlohmann::json::object();  // update_best_by_metric's record
-  int64_t saved_step_ = -1;   // the step of the training state on disk; -1 none yet
-  static std::atomic<bool> stop_requested_;
+  int64_t saved_step_ = -1;  // the step of the training state on disk; -1 none yet
 };
 
 }  // namespace mva
