@@ -8,6 +8,8 @@
 #                    share/cmake/Torch), or pip's torch.utils.cmake_prefix_path (.../share/cmake).
 #                    libtorch-dev is then not installed. See the README, "GPUs".
 #   MVA_CMAKE_ARGS   extra arguments for the first configure (e.g. -DMVA_WITH_VIDEO=OFF)
+#   MVA_PROJECT_DIR  the CMake project to configure (default: this tree); CI builds the model-only
+#                    configuration through tests/cmake/parent_project (add_subdirectory)
 #   MVA_BUILD_JOBS   parallel compile jobs (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,7 +86,7 @@ if [ -n "${MVA_CMAKE_ARGS:-}" ]; then
 fi
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   # Unity batches: a clean build in about half the time (bench/RESULTS.md, "build").
-  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMVA_UNITY_BUILD=ON \
+  cmake -S "${MVA_PROJECT_DIR:-.}" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMVA_UNITY_BUILD=ON \
     ${TORCH_CMAKE_ARGS[@]+"${TORCH_CMAKE_ARGS[@]}"} ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}
 elif [ -n "${TORCH_DIR:-}" ]; then
   # An existing build dir keeps the LibTorch it was configured with unless told otherwise.
