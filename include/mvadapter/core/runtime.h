@@ -43,8 +43,10 @@ bool torch_has_cuda();
 int hardware_threads();
 
 /// The installed or in-tree path of a data file shipped with the program (e.g. the BPE vocab).
-/// Looks in $MVADAPTER_DATA, next to the executable (../share/mvadapter), the install prefix and
-/// the source tree's assets/; throws Error listing the places it looked.
+/// Looks in $MVADAPTER_DATA, the data folder of the installed package a program was built against
+/// (find_package(mvadapter)), next to the executable (../share/mvadapter), next to the library
+/// (a shared libmvadapter.so: ../share/mvadapter), the configured install prefix and the source
+/// tree's assets/; throws Error listing the places it looked.
 std::string find_asset(const std::string& file_name);
 
 }  // namespace mva
