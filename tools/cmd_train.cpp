@@ -155,7 +155,7 @@ void run_training(const TrainInvocation& inv) {
     evaluator = std::make_unique<Evaluator>(std::move(test_set), evaluator_options(cfg), tokenize,
                                             group.get());
   }
-  options.run_info["command"] = inv.pretrain ? "pretrain" : "train";
+  options.run_info.command = inv.pretrain ? "pretrain" : "train";
   spdlog::info("run {} in {}: {} on {} ({} threads), {} training samples, {} test videos", cfg.name,
                run_dir.string(), cfg.data.dataset, options.device.str(), threads,
                loader.epoch_order(0).size(), evaluator ? evaluator->manifest().videos.size() : 0);

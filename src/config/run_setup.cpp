@@ -128,15 +128,15 @@ TrainerOptions trainer_options(const RunConfig& cfg, const std::filesystem::path
       spdlog::warn("report.html not written: {}", e.what());
     }
   };
-  o.run_info = {{"dataset", cfg.data.dataset},
-                {"arch", cfg.model.clip.empty() ? cfg.model.arch : cfg.model.clip.string()},
-                {"trainable", cfg.model.trainable == TrainableSet::kAdapters ? "adapters"
-                              : cfg.model.trainable == TrainableSet::kFull   ? "full"
-                              : cfg.model.trainable == TrainableSet::kBitFit ? "bitfit"
-                                                                             : "none"},
-                {"use_adapters", cfg.model.use_adapters},
-                {"frames", cfg.data.frames},
-                {"words", cfg.data.words}};
+  o.run_info.dataset = cfg.data.dataset;
+  o.run_info.arch = cfg.model.clip.empty() ? cfg.model.arch : cfg.model.clip.string();
+  o.run_info.trainable = cfg.model.trainable == TrainableSet::kAdapters ? "adapters"
+                         : cfg.model.trainable == TrainableSet::kFull   ? "full"
+                         : cfg.model.trainable == TrainableSet::kBitFit ? "bitfit"
+                                                                        : "none";
+  o.run_info.use_adapters = cfg.model.use_adapters;
+  o.run_info.frames = cfg.data.frames;
+  o.run_info.words = cfg.data.words;
   return o;
 }
 

@@ -407,6 +407,54 @@ nlohmann::json RetrievalMetrics::to_json() const {
   return j;
 }
 
+namespace {
+
+// A number under `key` of `j`; throws Error naming where/key otherwise.
+template <typename T>
+T number_field(const nlohmann::json& j, const std::string& key, const std::string& where) {
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_number()) {
+    throw Error(fmt::format("{}: '{}' is {}, expected a number", where, key,
+                            it == j.end() ? std::string("missing") : it->type_name()));
+  }
+  return it->get<T>();
+}
+
+DirectionMetrics direction_from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) throw Error(fmt::format("{}: expected an object of metrics", where));
+  DirectionMetrics m;
+  m.r1 = number_field<double>(j, "R1", where);
+  m.r5 = number_field<double>(j, "R5", where);
+  m.r10 = number_field<double>(j, "R10", where);
+  m.rsum = number_field<double>(j, "RSum", where);
+  m.mdr = number_field<double>(j, "MdR", where);
+  m.mnr = number_field<double>(j, "MnR", where);
+  m.num_queries = number_field<int64_t>(j, "num_queries", where);
+  return m;
+}
+
+}  // namespace
+
+RetrievalMetrics RetrievalMetrics::from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) throw Error(fmt::format("{}: expected an object of metrics", where));
+  RetrievalMetrics m;
+  for (const char* dir : {"t2v", "v2t"}) {
+    if (!j.contains(dir)) throw Error(fmt::format("{}: '{}' is missing", where, dir));
+  }
+  m.t2v = direction_from_json(j.at("t2v"), where + ".t2v");
+  m.v2t = direction_from_json(j.at("v2t"), where + ".v2t");
+  m.num_captions = number_field<int64_t>(j, "num_captions", where);
+  m.num_videos = number_field<int64_t>(j, "num_videos", where);
+  const auto convention = j.find("convention");
+  if (convention == j.end() || !convention->is_string()) {
+    throw Error(fmt::format("{}: 'convention' is missing or not a string", where));
+  }
+  m.convention = parse_rank_convention(convention->get<std::string>(), where + ".convention");
+  m.dsl = j.value("dsl", false);
+  if (m.dsl) m.dsl_temperature = number_field<double>(j, "dsl_temperature", where);
+  return m;
+}
+
 std::string RetrievalMetrics::summary() const {
   return fmt::format("{} | {} | {} captions, {} videos, {}, ties to ground truth, {}",
                      direction_line("T2V", t2v), direction_line("V2T", v2t), num_captions,

@@ -18,6 +18,7 @@
 #include "mvadapter/io/safetensors.h"
 #include "mvadapter/model/adapter_checkpoint.h"
 #include "mvadapter/train/run_report.h"
+#include "mvadapter/train/run_results.h"
 
 namespace mva {
 
@@ -434,30 +435,35 @@ Trainer::Position Trainer::load_state() {
 
 void Trainer::write_results(const TrainSummary& s, const Position& pos, double wall_s) {
   const auto report = parameter_report(*model_);
-  nlohmann::json j = options_.run_info;
-  j["name"] = options_.name;
-  j["trainable_params"] = report.trainable;
-  j["adapter_params"] = report.adapter_params;
-  j["clip_params"] = report.clip_params;
-  j["percent_of_clip"] = report.percent_of_clip();
-  j["epochs"] = options_.epochs;
-  j["epochs_done"] = s.epochs_done;
-  j["steps"] = pos.step;
-  j["skipped_steps"] = pos.skipped_steps;
-  j["finished"] = !s.interrupted;
-  j["best_epoch"] = s.best_epoch;
-  j["best"] = nullptr;
-  if (best_json_.is_object()) j.update(best_json_);
-  j["best_by_metric"] = best_by_metric_;
-  j["final"] = nullptr;
-  if (s.final_eval) j.update(s.final_eval->labelled("final"));
-  j["final_epoch"] = s.final_eval ? nlohmann::json(s.final_epoch) : nlohmann::json();
-  j["skipped_videos"] = loader_.stats().samples_skipped;
-  j["eval_skipped_videos"] = s.final_eval ? s.final_eval->skipped_videos : 0;
-  j["precision"] = to_string(options_.precision);
-  j["wall_time_s"] = wall_s;
-  j["date"] = utc_now();
-  write_text_atomically(options_.run_dir / "results.json", j.dump(2) + "\n");
+  RunResults r = options_.run_info;
+  r.name = options_.name;
+  r.trainable_params = report.trainable;
+  r.adapter_params = report.adapter_params;
+  r.clip_params = report.clip_params;
+  r.percent_of_clip = report.percent_of_clip();
+  r.epochs = options_.epochs;
+  r.epochs_done = s.epochs_done;
+  r.steps = pos.step;
+  r.skipped_steps = pos.skipped_steps;
+  r.finished = !s.interrupted;
+  r.best_epoch = s.best_epoch;
+  // The best epoch's metrics survive a resume in the training state, as labelled JSON.
+  if (best_json_.is_object()) {
+    r.best = RetrievalMetrics::from_json(best_json_.at("best"), "best");
+    r.best_official = RetrievalMetrics::from_json(best_json_.at("best_official"), "best_official");
+  }
+  r.best_by_metric = best_by_metric_;
+  if (s.final_eval) {
+    r.final = s.final_eval->metrics;
+    r.final_official = s.final_eval->official;
+    r.final_epoch = s.final_epoch;
+  }
+  r.skipped_videos = loader_.stats().samples_skipped;
+  r.eval_skipped_videos = s.final_eval ? s.final_eval->skipped_videos : 0;
+  r.precision = to_string(options_.precision);
+  r.wall_time_s = wall_s;
+  r.date = utc_now();
+  write_run_results(options_.run_dir, r);
 }
 
 TrainSummary Trainer::run(bool resume) {

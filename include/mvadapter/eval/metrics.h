@@ -77,6 +77,9 @@ struct RetrievalMetrics {
   /// {"t2v": {"R1","R5","R10","RSum","MdR","MnR","num_queries"}, "v2t": {...}, "num_captions",
   /// "num_videos", "convention", "dsl", and "dsl_temperature" when dsl is on}.
   nlohmann::json to_json() const;
+  /// Inverse of to_json; throws Error naming `where` (a file and key) and the field that is
+  /// missing or of the wrong type.
+  static RetrievalMetrics from_json(const nlohmann::json& j, const std::string& where);
   /// One line for logs: both directions, the sizes and the conventions used.
   std::string summary() const;
   /// A few lines for a terminal: a title naming the convention, the sizes and DSL, then a table

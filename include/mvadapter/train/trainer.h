@@ -16,6 +16,7 @@
 #include "mvadapter/model/precision.h"
 #include "mvadapter/model/retrieval_model.h"
 #include "mvadapter/train/optimizer.h"
+#include "mvadapter/train/run_results.h"
 
 namespace mva {
 
@@ -117,8 +118,9 @@ struct TrainerOptions {
   std::filesystem::path run_dir;
   std::string name;         ///< run name (results.json, report)
   std::string config_yaml;  ///< the resolved config, written as run_dir/config.yaml
-  /// Written into results.json under these keys (dataset, arch, method, command, ...).
-  nlohmann::json run_info = nlohmann::json::object();
+  /// What results.json says about the run besides its outcome (dataset, arch, command, ...);
+  /// the Trainer fills in the rest.
+  RunResults run_info;
   /// Extra metadata stored in every adapter checkpoint (backbone sha256, ...).
   std::map<std::string, std::string> checkpoint_metadata;
   /// Ends the run at the next optimiser step when requested (state saved): SIGINT in the CLI.
