@@ -194,6 +194,26 @@ class Trainer {
   void save_state(const Position& pos);
   Position load_state();
   void write_results(const TrainSummary& summary, const Position& pos, double wall_s);
+
+  // One run() in parts: its state, one optimiser step, one epoch, the epoch's end (evaluation,
+  // checkpoints, state) and the run directory's side effects.
+  struct RunState;
+  struct EpochState;
+  /// Makes the run directory (rank 0): folders, stale temporary files removed, config.yaml.
+  void prepare_run_dir(bool resume);
+  /// One optimiser step over the collected micro-batches; returns whether the run stops after it.
+  bool take_step(RunState& st, EpochState& ep);
+  /// One epoch from the saved position; returns whether the run stopped (state saved).
+  bool run_epoch(RunState& st, int64_t epoch);
+  /// Evaluation, adapter checkpoints, training state and results after `epoch`; returns whether
+  /// the run stops there.
+  bool end_epoch(RunState& st, int64_t epoch);
+  /// Saves the training state at st.pos (rank 0 writes; every rank syncs the log).
+  void finish_state(RunState& st);
+  /// The metrics.jsonl line and the on_eval callback of st.summary.final_eval.
+  void log_eval(RunState& st, int64_t epoch_done);
+  /// results.json and the on_results callback (rank 0).
+  void publish(RunState& st);
   /// Embeddings of one micro-batch, padded to the loader's batch size on a multi-process run
   /// (a missing or short batch: zero rows, marked invalid in `valid`).
   std::pair<torch::Tensor, torch::Tensor> embed(const std::optional<VideoBatch>& batch,
