@@ -40,7 +40,7 @@ struct ClipFrames {
 
 /// Decode, sample F frames, resize and crop one video (DESIGN.md §4). Throws Error naming the
 /// path when the video is missing or cannot be decoded.
-ClipFrames load_clip(const VideoEntry& video, const ClipOptions& opts = {});
+ClipFrames load_video_clip(const VideoEntry& video, const ClipOptions& opts = {});
 
 /// What the loader does with a video that cannot be decoded.
 enum class OnError {
