@@ -67,9 +67,8 @@ ClipFrames load_video_clip(const VideoEntry& video, const ClipOptions& opts) {
 }
 
 OnError parse_on_error(const std::string& name) {
-  if (name == "skip") return OnError::kSkip;
-  if (name == "fail") return OnError::kFail;
-  throw Error(fmt::format("on_error '{}': expected skip or fail", name));
+  if (auto v = enum_from_name<OnError>(name)) return *v;
+  throw Error(fmt::format("on_error '{}': expected {}", name, enum_choices<OnError>(" or ")));
 }
 
 VideoLoader::VideoLoader(Manifest manifest, LoaderOptions opts, TokenizeFn tokenize)

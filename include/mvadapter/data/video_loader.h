@@ -12,6 +12,7 @@
 
 #include <torch/types.h>
 
+#include "mvadapter/core/enum_names.h"
 #include "mvadapter/data/frame_sampler.h"
 #include "mvadapter/data/manifest.h"
 #include "mvadapter/data/video_decoder.h"
@@ -47,6 +48,10 @@ enum class OnError {
   kSkip,  ///< log a warning (id and path), count it, leave the sample out
   kFail,  ///< stop: next() throws Error naming the video
 };
+/// skip, fail (`data.on_error`).
+constexpr std::array<EnumName<OnError>, 2> enum_names(OnError) {
+  return {{{OnError::kSkip, "skip"}, {OnError::kFail, "fail"}}};
+}
 
 /// "skip" or "fail"; throws Error otherwise.
 OnError parse_on_error(const std::string& name);
