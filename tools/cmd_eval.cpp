@@ -76,7 +76,8 @@ void add_eval_command(CLI::App& app) {
       r.frames = cfg.data.frames;
       r.words = cfg.data.words;
       r.adapter = o->model.zero_shot ? "zero-shot" : o->model.adapter;
-      r.precision = cfg.train.precision;
+      r.precision = enum_name(cfg.train.precision);
+      r.trainable = enum_name(cfg.model.trainable);
       r.trainable_params = report.trainable;
       r.adapter_params = report.adapter_params;
       r.clip_params = report.clip_params;

@@ -17,13 +17,6 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// The one name table of RankConvention: to_string, parse_rank_convention and its error message.
-constexpr std::pair<RankConvention, const char*> kConventionNames[] = {
-    {RankConvention::kStandard, "standard"},
-    {RankConvention::kOfficial, "official"},
-    {RankConvention::kCaptionRanking, "caption_ranking"},
-};
-
 // The two facts a convention fixes: which V2T candidates are counted, and the rank base of
 // MdR/MnR. Every branch on the convention asks one of these.
 bool v2t_ranks_captions(RankConvention convention) {
@@ -167,24 +160,13 @@ std::string direction_line(const char* name, const DirectionMetrics& m) {
 }  // namespace
 
 std::string to_string(RankConvention convention) {
-  for (const auto& [value, name] : kConventionNames) {
-    if (value == convention) return name;
-  }
-  throw Error("to_string: a RankConvention value has no name");
+  return enum_name(convention);
 }
 
 RankConvention parse_rank_convention(const std::string& name, const std::string& field) {
-  std::string expected;
-  const size_t n = std::size(kConventionNames);
-  for (size_t i = 0; i < n; ++i) {
-    if (kConventionNames[i].second == name) return kConventionNames[i].first;
-    expected += fmt::format("{}{}",
-                            i == 0       ? ""
-                            : i + 1 == n ? " or "
-                                         : ", ",
-                            kConventionNames[i].second);
-  }
-  throw Error(fmt::format("{}: '{}' is not a rank convention, expected {}", field, name, expected));
+  if (auto v = enum_from_name<RankConvention>(name)) return *v;
+  throw Error(fmt::format("{}: '{}' is not a rank convention, expected {}", field, name,
+                          enum_choices<RankConvention>(" or ")));
 }
 
 std::string describe(RankConvention convention) {

@@ -67,7 +67,7 @@ void update_best_by_metric(nlohmann::json& best, int64_t epoch, const RetrievalM
 }
 
 std::string to_string(NonfiniteAction action) {
-  return action == NonfiniteAction::kSkip ? "skip" : "stop";
+  return enum_name(action);
 }
 
 int64_t auto_save_interval(int64_t steps_per_epoch) {

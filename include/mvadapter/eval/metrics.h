@@ -6,6 +6,8 @@
 #include <torch/types.h>
 #include <nlohmann/json.hpp>
 
+#include "mvadapter/core/enum_names.h"
+
 namespace mva {
 
 /// How ranks are turned into numbers (DESIGN.md §5). All count a candidate only when it scores
@@ -26,6 +28,12 @@ namespace mva {
 ///   caption. Neither published code ranks this way; it is kept, under its own name, for numbers
 ///   reported before. With one caption per video it equals kStandard.
 enum class RankConvention { kStandard, kOfficial, kCaptionRanking };
+/// standard, official, caption_ranking (`eval.convention`).
+constexpr std::array<EnumName<RankConvention>, 3> enum_names(RankConvention) {
+  return {{{RankConvention::kStandard, "standard"},
+           {RankConvention::kOfficial, "official"},
+           {RankConvention::kCaptionRanking, "caption_ranking"}}};
+}
 
 /// "standard" / "official" / "caption_ranking".
 std::string to_string(RankConvention convention);

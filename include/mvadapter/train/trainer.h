@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "mvadapter/core/enum_names.h"
 #include "mvadapter/data/video_loader.h"
 #include "mvadapter/dist/process_group.h"
 #include "mvadapter/eval/evaluator.h"
@@ -26,8 +27,12 @@ enum class NonfiniteAction {
   kStop,  ///< stop the run with one error naming the step; the last saved state is the good one
   kSkip,  ///< drop the step's update, count it (metrics.jsonl, results.json) and go on
 };
+/// stop, skip (`train.on_nonfinite`).
+constexpr std::array<EnumName<NonfiniteAction>, 2> enum_names(NonfiniteAction) {
+  return {{{NonfiniteAction::kStop, "stop"}, {NonfiniteAction::kSkip, "skip"}}};
+}
 
-/// "stop" or "skip": the one name table of NonfiniteAction (config keys, messages).
+/// enum_name(action), kept for callers that print options with to_string.
 std::string to_string(NonfiniteAction action);
 
 /// `train.save_every_steps: auto`.
