@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
     o.clip.decode.trust_frame_count = trust_count;
 
     // Warm-up: codec and page cache.
-    mva::load_clip(m.videos[0], o.clip);
+    mva::load_video_clip(m.videos[0], o.clip);
 
     // Where a single thread spends its time, per stage, over one pass of the clips.
     double t_decode = 0, t_crop = 0, t_norm = 0;

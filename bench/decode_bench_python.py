@@ -25,7 +25,7 @@ STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32).reshape(3, 1, 1
 FRAMES, SIZE = 12, 224
 
 
-def load_clip(path):
+def load_video_clip(path):
     cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
     fps = cap.get(cv2.CAP_PROP_FPS)
     one_fps, i, s = [], 0, 0
@@ -66,14 +66,14 @@ def main():
     ap.add_argument("--workers", default="1,2")
     args = ap.parse_args()
     files = sorted(glob.glob(os.path.join(args.videos, "*.mp4"))) * args.repeat
-    load_clip(files[0])  # warm-up
+    load_video_clip(files[0])  # warm-up
     for workers in [int(w) for w in args.workers.split(",")]:
         c0, t0 = cpu_seconds(), time.perf_counter()
         if workers == 1:
-            clips = [load_clip(f) for f in files]
+            clips = [load_video_clip(f) for f in files]
         else:
             with mp.get_context("fork").Pool(workers) as pool:
-                clips = pool.map(load_clip, files, chunksize=1)
+                clips = pool.map(load_video_clip, files, chunksize=1)
         wall = time.perf_counter() - t0
         cpu = cpu_seconds() - c0
         print(f"python workers={workers} clips={len(clips)} frames={FRAMES} size={SIZE} "

@@ -1,5 +1,5 @@
 #include <cstdio>
-#include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -8,24 +8,15 @@
 #include "commands.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/io/atomic_file.h"
+#include "mvadapter/train/run_results.h"
 
 namespace mva::cli {
 namespace {
 
-nlohmann::json read_results(const std::filesystem::path& run) {
-  const auto path = std::filesystem::is_directory(run) ? run / "results.json" : run;
-  std::ifstream in(path);
-  if (!in) throw Error(fmt::format("{}: cannot read (is it a run directory?)", path.string()));
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw Error(fmt::format("{}: malformed JSON: {}", path.string(), e.what()));
-  }
-}
-
-std::string num(const nlohmann::json& j, const char* dir, const char* key, int decimals) {
-  if (!j.is_object() || !j.contains(dir) || !j[dir].contains(key)) return "-";
-  return fmt::format("{:.{}f}", j[dir][key].get<double>(), decimals);
+std::string num(const std::optional<RetrievalMetrics>& m, double DirectionMetrics::*field,
+                const DirectionMetrics RetrievalMetrics::*dir) {
+  if (!m) return "-";
+  return fmt::format("{:.1f}", (*m).*dir.*field);
 }
 
 std::string params(int64_t n) {
@@ -67,20 +58,25 @@ void add_compare_command(CLI::App& app) {
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     std::string conventions;
     for (const auto& run : o->runs) {
-      const auto r = read_results(run);
-      const auto& m = r.contains(o->metrics) ? r[o->metrics] : nlohmann::json();
+      const RunResults r = read_run_results(run);
+      const std::optional<RetrievalMetrics>& m = o->metrics == "best"             ? r.best
+                                                 : o->metrics == "final_official" ? r.final_official
+                                                 : o->metrics == "best_official"  ? r.best_official
+                                                                                  : r.final;
+      constexpr auto t2v = &RetrievalMetrics::t2v;
+      constexpr auto v2t = &RetrievalMetrics::v2t;
       table += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                           r.value("name", run), num(m, "t2v", "R1", 1), num(m, "t2v", "R5", 1),
-                           num(m, "t2v", "R10", 1), num(m, "t2v", "MdR", 1),
-                           num(m, "t2v", "MnR", 1), num(m, "v2t", "R1", 1), num(m, "v2t", "R5", 1),
-                           num(m, "v2t", "R10", 1), num(m, "v2t", "MdR", 1),
-                           num(m, "v2t", "MnR", 1), params(r.value("trainable_params", int64_t{0})),
-                           duration(r.value("wall_time_s", 0.0)));
-      if (conventions.empty() && m.is_object()) {
+                           r.name.empty() ? run : r.name, num(m, &DirectionMetrics::r1, t2v),
+                           num(m, &DirectionMetrics::r5, t2v), num(m, &DirectionMetrics::r10, t2v),
+                           num(m, &DirectionMetrics::mdr, t2v), num(m, &DirectionMetrics::mnr, t2v),
+                           num(m, &DirectionMetrics::r1, v2t), num(m, &DirectionMetrics::r5, v2t),
+                           num(m, &DirectionMetrics::r10, v2t), num(m, &DirectionMetrics::mdr, v2t),
+                           num(m, &DirectionMetrics::mnr, v2t), params(r.trainable_params),
+                           duration(r.wall_time_s));
+      if (conventions.empty() && m) {
         conventions = fmt::format("{} test captions, {} videos; ranks: {} convention; DSL {}.",
-                                  m.value("num_captions", 0), m.value("num_videos", 0),
-                                  m.value("convention", std::string("standard")),
-                                  m.value("dsl", false) ? "on" : "off");
+                                  m->num_captions, m->num_videos, to_string(m->convention),
+                                  m->dsl ? "on" : "off");
       }
     }
     if (!conventions.empty()) table += "\n" + conventions + "\n";

@@ -7,11 +7,12 @@
 #include "cli_model.h"
 #include "commands.h"
 #include "mvadapter/config/run_setup.h"
+#include "mvadapter/core/clock.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
 #include "mvadapter/data/dataset_readers.h"
-#include "mvadapter/io/atomic_file.h"
 #include "mvadapter/model/adapter_checkpoint.h"
+#include "mvadapter/train/run_results.h"
 
 namespace mva::cli {
 
@@ -65,20 +66,29 @@ void add_eval_command(CLI::App& app) {
     if (!o->out.empty()) {
       std::filesystem::create_directories(o->out);
       const auto report = parameter_report(*model);
-      nlohmann::json j = {{"name", cfg.name},
-                          {"command", "eval"},
-                          {"dataset", cfg.data.dataset},
-                          {"split", cfg.data.test_split},
-                          {"adapter", o->model.zero_shot ? "zero-shot" : o->model.adapter},
-                          {"trainable_params", report.trainable},
-                          {"clip_params", report.clip_params},
-                          {"percent_of_clip", report.percent_of_clip()},
-                          {"eval_skipped_videos", missing + result.skipped_videos},
-                          {"wall_time_s", result.seconds}};
+      RunResults r;
+      r.name = cfg.name;
+      r.command = "eval";
+      r.dataset = cfg.data.dataset;
+      r.split = cfg.data.test_split;
+      r.arch = cfg.model.clip.empty() ? cfg.model.arch : cfg.model.clip.string();
+      r.use_adapters = cfg.model.use_adapters;
+      r.frames = cfg.data.frames;
+      r.words = cfg.data.words;
+      r.adapter = o->model.zero_shot ? "zero-shot" : o->model.adapter;
+      r.precision = enum_name(cfg.train.precision);
+      r.trainable = enum_name(cfg.model.trainable);
+      r.trainable_params = report.trainable;
+      r.adapter_params = report.adapter_params;
+      r.clip_params = report.clip_params;
+      r.percent_of_clip = report.percent_of_clip();
+      r.eval_skipped_videos = missing + result.skipped_videos;
+      r.wall_time_s = result.seconds;
+      r.date = utc_now();
       // One evaluation is both the run's best and its final result, under both conventions.
-      j.update(result.labelled("best"));
-      j.update(result.labelled("final"));
-      write_text_atomically(std::filesystem::path(o->out) / "results.json", j.dump(2) + "\n");
+      r.best = r.final = result.metrics;
+      r.best_official = r.final_official = result.official;
+      write_run_results(o->out, r);
     }
     if (o->json) {
       std::printf("%s\n", result.labelled("final").dump(2).c_str());

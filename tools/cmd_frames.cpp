@@ -72,7 +72,7 @@ void run_frames(const FramesArgs& a) {
   opts.transform.size = a.size;
   opts.transform.resize = parse_resize_method(a.resize);
   opts.decode.sample_fps = a.fps;
-  const ClipFrames clip = load_clip(v, opts);
+  const ClipFrames clip = load_video_clip(v, opts);
 
   // Padding slots carry -1, so every tensor has F rows.
   auto positions = torch::full({a.frames}, -1, torch::kInt64);

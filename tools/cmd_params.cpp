@@ -1,6 +1,8 @@
 #include <cstdio>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "commands.h"
 #include "mvadapter/clip/clip_loader.h"
 #include "mvadapter/config/run_config.h"
@@ -68,7 +70,11 @@ void add_params_command(CLI::App& app) {
     cfg.adapters = AdapterConfig::mv_adapter(o->frames, o->words, cc.vision_layers);
     cfg.adapters.video.mid_dim = cfg.adapters.text.mid_dim = o->mid_dim;
     cfg.adapters.video.heads = cfg.adapters.text.heads = o->heads;
-    cfg.adapters.video.temporal = o->temporal;
+    const auto temporal = parse_temporal_calibration(o->temporal);
+    if (!temporal) {
+      throw Error(fmt::format("--temporal: '{}' (expected c, p, cp or '')", o->temporal));
+    }
+    cfg.adapters.video.temporal = *temporal;
     cfg.adapters.tying.mode = parse_tying_mode(o->tying, "--tying");
     cfg.adapters.tying.position = parse_tying_position(o->position, "--tying-position");
     cfg.adapters.tying.factor_dim = o->factor_dim;

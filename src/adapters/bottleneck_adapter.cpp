@@ -9,7 +9,7 @@ namespace mva {
 BottleneckAdapterImpl::BottleneckAdapterImpl(int64_t width, const BranchAdapterConfig& cfg,
                                              const TyingConfig& tying, torch::Tensor shared,
                                              bool video_init)
-    : scale_(cfg.scale), relu_(cfg.activation == "relu") {
+    : scale_(cfg.scale), relu_(cfg.activation == Activation::kRelu) {
   const double w = static_cast<double>(width);
   const double down_std = video_init ? 1.0 / std::sqrt(3.0 * w) : std::pow(2.0 * w, -0.5);
   const bool kron = shared.defined() && tying.mode == TyingMode::kKronecker;

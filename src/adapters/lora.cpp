@@ -9,31 +9,13 @@
 
 namespace mva {
 
-namespace {
-
-const char* projection_name(AttentionProjection p) {
-  switch (p) {
-    case AttentionProjection::kQuery:
-      return "q";
-    case AttentionProjection::kKey:
-      return "k";
-    case AttentionProjection::kValue:
-      return "v";
-    case AttentionProjection::kOutput:
-      return "o";
-  }
-  return "?";
-}
-
-}  // namespace
-
 LoraImpl::LoraImpl(int64_t width, const LoraConfig& cfg)
     : scaling_(cfg.alpha / static_cast<double>(cfg.rank)), dropout_(cfg.dropout) {
   if (cfg.rank <= 0) throw Error(fmt::format("adapters.lora.rank: {} is not positive", cfg.rank));
   for (auto p : {AttentionProjection::kQuery, AttentionProjection::kKey,
                  AttentionProjection::kValue, AttentionProjection::kOutput}) {
     if (!cfg.targets_projection(p)) continue;
-    const std::string n = projection_name(p);
+    const std::string n = enum_name(p);
     a_[index(p)] = register_parameter(n + "_a", torch::empty({cfg.rank, width}));
     b_[index(p)] = register_parameter(n + "_b", torch::zeros({width, cfg.rank}));
     // peft: A as nn.Linear's default weight init, B zero, so an untrained model is the backbone.
@@ -48,7 +30,7 @@ bool LoraImpl::adapts(AttentionProjection p) const {
 torch::Tensor LoraImpl::delta(AttentionProjection p, const torch::Tensor& x) {
   if (!adapts(p)) {
     throw Error(fmt::format("lora: projection {} has no update (not in adapters.lora.targets)",
-                            projection_name(p)));
+                            enum_name(p)));
   }
   auto h = dropout_ > 0 ? torch::dropout(x, dropout_, is_training()) : x;
   const auto& a = a_[index(p)];

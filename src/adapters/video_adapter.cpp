@@ -25,10 +25,10 @@ VideoAdapterImpl::VideoAdapterImpl(int64_t width, const BranchAdapterConfig& cfg
   positional_embedding =
       register_parameter("positional_embedding", torch::empty({2 * frames_ + 1, mid_}));
   cc = register_parameter("cc", torch::randn({mid_}) * std::pow(static_cast<double>(mid_), -0.5));
-  if (cfg.temporal.find('c') != std::string::npos) {
+  if (calibrates_cls(cfg.temporal)) {
     conv_rf_c = register_module("conv_rf_c", Calibration(mid_, cfg.calibration_dim));
   }
-  if (cfg.temporal.find('p') != std::string::npos) {
+  if (calibrates_patches(cfg.temporal)) {
     conv_rf_p = register_module("conv_rf_p", Calibration(mid_, cfg.calibration_dim));
   }
   // Kaiming-uniform(a=√5) on a [d', d] weight has std 1/sqrt(3d).

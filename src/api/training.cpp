@@ -20,7 +20,7 @@ TrainingRun::TrainingRun(RunConfig config, std::filesystem::path run_dir,
   ProcessGroup* group = options.group;
   options_ = mva::trainer_options(cfg, run_dir_);  // validates device and precision first
   options_.group = group;
-  options_.run_info["command"] = options.command;
+  options_.run_info.command = options.command;
   std::filesystem::create_directories(run_dir_);
   model_ = build_model(cfg);
   // Every checkpoint records the config and the backbone, so it alone rebuilds the model.

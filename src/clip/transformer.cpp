@@ -70,26 +70,13 @@ void MultiheadAttentionImpl::set_lora(std::shared_ptr<AttentionLoraImpl> lora) {
 }
 
 AdapterInsertion parse_adapter_insertion(const std::string& name, const std::string& field) {
-  if (name == "seq") return AdapterInsertion::kSeq;
-  if (name == "par") return AdapterInsertion::kPar;
-  if (name == "ln_par") return AdapterInsertion::kLnPar;
-  if (name == "pre") return AdapterInsertion::kPre;
-  throw Error(fmt::format("{}: '{}' is not an adapter insertion (expected seq, par, ln_par or pre)",
-                          field, name));
+  if (auto v = enum_from_name<AdapterInsertion>(name)) return *v;
+  throw Error(fmt::format("{}: '{}' is not an adapter insertion (expected {})", field, name,
+                          enum_choices<AdapterInsertion>(" or ")));
 }
 
 std::string to_string(AdapterInsertion insertion) {
-  switch (insertion) {
-    case AdapterInsertion::kSeq:
-      return "seq";
-    case AdapterInsertion::kPar:
-      return "par";
-    case AdapterInsertion::kLnPar:
-      return "ln_par";
-    case AdapterInsertion::kPre:
-      return "pre";
-  }
-  return "?";
+  return enum_name(insertion);
 }
 
 ClipMlpImpl::ClipMlpImpl(int64_t width) {

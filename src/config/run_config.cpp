@@ -8,6 +8,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <type_traits>
 #include <utility>
 
 #include <fmt/format.h>
@@ -15,8 +16,10 @@
 
 #include "mvadapter/clip/clip_config.h"
 #include "mvadapter/config/config_tree.h"
+#include "mvadapter/core/enum_names.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/strings.h"
+#include "mvadapter/model/precision.h"
 
 namespace mva {
 
@@ -31,7 +34,7 @@ struct Where {
 };
 
 [[noreturn]] void fail(const Where& w, const std::string& what) {
-  throw Error(fmt::format("{}: {}: {}", w.origin, w.key, what));
+  throw ConfigError(w.origin, w.key, what);
 }
 
 std::string describe(const YAML::Node& n) {
@@ -189,30 +192,22 @@ Field choice_field(std::string key, Get get, std::vector<std::string> choices) {
           [get](YAML::Emitter& out, RunConfig& c) { out << get(c); }};
 }
 
-template <typename Get, typename E>
-Field enum_field(std::string key, Get get, std::vector<std::pair<std::string, E>> table) {
+/// The enumeration type a field accessor refers to.
+template <typename Get>
+using FieldType = std::decay_t<decltype(std::declval<Get>()(std::declval<RunConfig&>()))>;
+
+/// One value of an enumeration, read and written through its name table (enum_names).
+template <typename Get>
+Field enum_field(std::string key, Get get) {
+  using E = FieldType<Get>;
   return {key,
-          [get, table](RunConfig& c, const YAML::Node& n, const Where& w) {
+          [get](RunConfig& c, const YAML::Node& n, const Where& w) {
             const auto v = parse_string(n, w);
-            for (const auto& [name, value] : table) {
-              if (name == v) {
-                get(c) = value;
-                return;
-              }
-            }
-            std::vector<std::string> names;
-            for (const auto& entry : table) names.push_back(entry.first);
-            fail(w, fmt::format("'{}' is not one of: {}", v, join(names)));
+            const auto value = enum_from_name<E>(v);
+            if (!value) fail(w, fmt::format("'{}' is not one of: {}", v, enum_choices<E>()));
+            get(c) = *value;
           },
-          [get, table](YAML::Emitter& out, RunConfig& c) {
-            for (const auto& [name, value] : table) {
-              if (value == get(c)) {
-                out << name;
-                return;
-              }
-            }
-            throw Error("to_yaml: an enumeration value has no name");
-          }};
+          [get](YAML::Emitter& out, RunConfig& c) { out << enum_name(get(c)); }};
 }
 
 /// An integer >= lo, or `auto` (stored as `auto_value`, which must be below lo).
@@ -267,32 +262,34 @@ Field int_list_field(std::string key, Get get, int64_t lo) {
           }};
 }
 
-/// A list of distinct names from `choices`; a single name is a one-element list.
+/// A list of distinct values of an enumeration, by name; a single name is a one-element list.
 template <typename Get>
-Field choice_list_field(std::string key, Get get, std::vector<std::string> choices) {
+Field enum_list_field(std::string key, Get get) {
+  using E = typename FieldType<Get>::value_type;
   return {key,
-          [get, choices](RunConfig& c, const YAML::Node& n, const Where& w) {
-            std::vector<std::string> v;
+          [get](RunConfig& c, const YAML::Node& n, const Where& w) {
+            std::vector<std::string> names;
             if (n.IsScalar()) {
-              v.push_back(parse_string(n, w));
+              names.push_back(parse_string(n, w));
             } else if (n.IsSequence()) {
-              for (const auto& item : n) v.push_back(parse_string(item, w));
+              for (const auto& item : n) names.push_back(parse_string(item, w));
             } else if (!n.IsNull()) {
-              fail(w, fmt::format("expected a list of {}, got {}", join(choices), describe(n)));
+              fail(w, fmt::format("expected a list of {}, got {}", enum_choices<E>(), describe(n)));
             }
-            for (size_t i = 0; i < v.size(); ++i) {
-              if (std::find(choices.begin(), choices.end(), v[i]) == choices.end()) {
-                fail(w, fmt::format("'{}' is not one of: {}", v[i], join(choices)));
+            std::vector<E> v;
+            for (const auto& name : names) {
+              const auto value = enum_from_name<E>(name);
+              if (!value) fail(w, fmt::format("'{}' is not one of: {}", name, enum_choices<E>()));
+              if (std::find(v.begin(), v.end(), *value) != v.end()) {
+                fail(w, fmt::format("'{}' is listed twice", name));
               }
-              if (std::count(v.begin(), v.end(), v[i]) > 1) {
-                fail(w, fmt::format("'{}' is listed twice", v[i]));
-              }
+              v.push_back(*value);
             }
             get(c) = std::move(v);
           },
           [get](YAML::Emitter& out, RunConfig& c) {
             out << YAML::Flow << YAML::BeginSeq;
-            for (const auto& x : get(c)) out << x;
+            for (const auto& x : get(c)) out << enum_name(x);
             out << YAML::EndSeq;
           }};
 }
@@ -308,17 +305,17 @@ Field temporal_field(std::string key, Get get) {
             } else {
               v = parse_string(n, w);
             }
-            const bool ok =
-                std::all_of(v.begin(), v.end(), [](char ch) { return ch == 'c' || ch == 'p'; }) &&
-                std::set<char>(v.begin(), v.end()).size() == v.size();
-            if (!ok) {
+            const auto value = parse_temporal_calibration(v);
+            if (!value) {
               fail(w, fmt::format("'{}' is not one of: c, p, cp, \"\" (calibrate the CLS token, "
                                   "the patches, both, or neither)",
                                   v));
             }
-            get(c) = v;
+            get(c) = *value;
           },
-          [get](YAML::Emitter& out, RunConfig& c) { out << YAML::DoubleQuoted << get(c); }};
+          [get](YAML::Emitter& out, RunConfig& c) {
+            out << YAML::DoubleQuoted << enum_name(get(c));
+          }};
 }
 
 /// Adam's (beta1, beta2), each in [0, 1).
@@ -351,40 +348,12 @@ Field device_field(std::string key, Get get) {
   return {key,
           [get](RunConfig& c, const YAML::Node& n, const Where& w) {
             const auto v = parse_string(n, w);
-            bool ok = v == "cpu" || v == "cuda";
-            if (!ok && v.rfind("cuda:", 0) == 0 && v.size() > 5) {
-              ok = std::all_of(v.begin() + 5, v.end(),
-                               [](unsigned char ch) { return std::isdigit(ch); });
-            }
-            if (!ok) fail(w, fmt::format("'{}' is not a device (expected cpu, cuda or cuda:N)", v));
+            if (!device_from_name(v))
+              fail(w, fmt::format("'{}' is not a device (expected cpu, cuda or cuda:N)", v));
             get(c) = v;
           },
           [get](YAML::Emitter& out, RunConfig& c) { out << get(c); }};
 }
-
-std::string to_string(FrameSampling s) {
-  return frame_sampling_name(s);
-}
-
-/// (name, value) pairs of an enumeration from its to_string.
-template <typename E>
-std::vector<std::pair<std::string, E>> named(std::initializer_list<E> values) {
-  std::vector<std::pair<std::string, E>> out;
-  for (auto v : values) out.emplace_back(to_string(v), v);
-  return out;
-}
-
-/// The names of the enumerations that have no to_string in their own layer.
-const std::vector<std::pair<std::string, TrainableSet>> kTrainableNames = {
-    {"adapters", TrainableSet::kAdapters},
-    {"full", TrainableSet::kFull},
-    {"bitfit", TrainableSet::kBitFit},
-    {"none", TrainableSet::kNone}};
-const std::vector<std::pair<std::string, CaptionSampling>> kCaptionSamplingNames = {
-    {"all", CaptionSampling::kEveryCaption},
-    {"one_per_video", CaptionSampling::kOneCaptionPerVideo}};
-const std::vector<std::pair<std::string, OnError>> kOnErrorNames = {{"skip", OnError::kSkip},
-                                                                    {"fail", OnError::kFail}};
 
 // A key and the RunConfig member it sets are the same dotted path, so one spelling gives both.
 // clang-format off
@@ -394,10 +363,6 @@ const std::vector<std::pair<std::string, OnError>> kOnErrorNames = {{"skip", OnE
 /// Every key, in to_yaml order (a section's keys are contiguous).
 const std::vector<Field>& fields() {
   static const std::vector<Field> kFields = [] {
-    const std::vector<std::string>& kTypes = branch_adapter_types();
-    const auto kInsertionNames = named({AdapterInsertion::kSeq, AdapterInsertion::kPar,
-                                        AdapterInsertion::kLnPar, AdapterInsertion::kPre});
-    const std::vector<std::string> kActivations = {"quick_gelu", "relu"};
     const double kAny = -std::numeric_limits<double>::infinity();
     // clang-format off
     return std::vector<Field>{
@@ -405,49 +370,46 @@ const std::vector<Field>& fields() {
 
         string_field(KEY(model.clip)),
         string_field(KEY(model.arch)),
-        enum_field(KEY(model.trainable), kTrainableNames),
+        enum_field(KEY(model.trainable)),
         bool_field(KEY(model.train_clip_biases)),
         bool_field(KEY(model.use_adapters)),
-        enum_field(KEY(model.head), named({VideoHead::kMean, VideoHead::kSeqTransf})),
+        enum_field(KEY(model.head)),
         int_field(KEY(model.head_layers), 1),
 
         bool_field(KEY(adapters.video.enabled)),
-        choice_field(KEY(adapters.video.type), kTypes),
+        enum_field(KEY(adapters.video.type)),
         int_list_field(KEY(adapters.video.layers), 0),
-        enum_field(KEY(adapters.video.insertion), kInsertionNames),
+        enum_field(KEY(adapters.video.insertion)),
         int_field(KEY(adapters.video.mid_dim), 1),
         int_field(KEY(adapters.video.heads), 1),
         num_field(KEY(adapters.video.scale), kAny),
         temporal_field(KEY(adapters.video.temporal)),
         int_field(KEY(adapters.video.calibration_dim), 1),
-        choice_field(KEY(adapters.video.activation), kActivations),
+        enum_field(KEY(adapters.video.activation)),
         bool_field(KEY(adapters.video.input_norm)),
         int_list_field(KEY(adapters.video.kernel), 1),
 
         bool_field(KEY(adapters.text.enabled)),
-        choice_field(KEY(adapters.text.type), kTypes),
+        enum_field(KEY(adapters.text.type)),
         int_list_field(KEY(adapters.text.layers), 0),
-        enum_field(KEY(adapters.text.insertion), kInsertionNames),
+        enum_field(KEY(adapters.text.insertion)),
         int_field(KEY(adapters.text.mid_dim), 1),
         int_field(KEY(adapters.text.heads), 1),
         num_field(KEY(adapters.text.scale), kAny),
-        choice_field(KEY(adapters.text.activation), kActivations),
+        enum_field(KEY(adapters.text.activation)),
         bool_field(KEY(adapters.text.input_norm)),
 
-        enum_field(KEY(adapters.tying.mode),
-                   named({TyingMode::kNone, TyingMode::kScale, TyingMode::kKronecker})),
+        enum_field(KEY(adapters.tying.mode)),
         int_list_field(KEY(adapters.tying.layers), 0),
         int_field(KEY(adapters.tying.factor_dim), 1),
-        enum_field(KEY(adapters.tying.position),
-                   named({TyingPosition::kDownIn, TyingPosition::kDownOut, TyingPosition::kUpIn,
-                          TyingPosition::kUpOut})),
+        enum_field(KEY(adapters.tying.position)),
         int_field(KEY(adapters.tying.kron_k), 1),
 
         int_field(KEY(adapters.lora.rank), 0),
         num_field(KEY(adapters.lora.alpha), 0.0, /*lo_open=*/true),
         num_field(KEY(adapters.lora.dropout), 0.0, false, 1.0, /*hi_open=*/true),
-        choice_list_field(KEY(adapters.lora.targets), {"q", "k", "v", "o"}),
-        choice_field(KEY(adapters.lora.towers), {"both", "video", "text"}),
+        enum_list_field(KEY(adapters.lora.targets)),
+        enum_field(KEY(adapters.lora.towers)),
         int_field(KEY(adapters.cm_share_dim), 0),
 
         choice_field(KEY(data.dataset), dataset_formats()),
@@ -458,15 +420,13 @@ const std::vector<Field>& fields() {
         int_field(KEY(data.frames), 1),
         // [SOT] + at least one token + [EOT]; CLIP's text positional embedding has 77 rows.
         int_field(KEY(data.words), 3, 77),
-        enum_field(KEY(data.sampling),
-                   named({FrameSampling::kOfficial, FrameSampling::kLinspace, FrameSampling::kHead,
-                          FrameSampling::kTail})),
+        enum_field(KEY(data.sampling)),
         int_field(KEY(data.size), 1),
         num_field(KEY(data.fps), 0.0, /*lo_open=*/true),
-        enum_field(KEY(data.caption_sampling), kCaptionSamplingNames),
+        enum_field(KEY(data.caption_sampling)),
         int_field(KEY(data.workers), 1),
         int_field(KEY(data.prefetch), 0),
-        enum_field(KEY(data.on_error), kOnErrorNames),
+        enum_field(KEY(data.on_error)),
         optional_int_field(KEY(data.shuffle_seed), 0),
 
         int_field(KEY(train.epochs), 0),
@@ -477,13 +437,13 @@ const std::vector<Field>& fields() {
         betas_field(KEY(train.betas)),
         num_field(KEY(train.eps), 0.0, /*lo_open=*/true),
         num_field(KEY(train.warmup), 0.0, false, 1.0, /*hi_open=*/true),
-        choice_field(KEY(train.schedule), {"cosine", "linear", "constant"}),
+        enum_field(KEY(train.schedule)),
         num_field(KEY(train.grad_clip), 0.0),
         num_field(KEY(train.max_grad_norm), 0.0),
-        choice_field(KEY(train.optimizer), {"adamw", "bert_adam"}),
+        enum_field(KEY(train.optimizer)),
         int_field(KEY(train.grad_accum), 1),
-        choice_field(KEY(train.precision), {"fp32", "bf16", "fp16"}),
-        choice_field(KEY(train.master_weights), {"fp32", "fp16"}),
+        enum_field(KEY(train.precision)),
+        enum_field(KEY(train.master_weights)),
         int_field(KEY(train.seed), 0),
         int_field(KEY(train.threads), 0),
         device_field(KEY(train.device)),
@@ -491,20 +451,19 @@ const std::vector<Field>& fields() {
         int_field(KEY(train.log_every), 1),
         bool_field(KEY(train.save_every_epoch)),
         auto_int_field(KEY(train.save_every_steps), 0, kAutoSaveInterval),
-        enum_field(KEY(train.on_nonfinite), named({NonfiniteAction::kStop, NonfiniteAction::kSkip})),
+        enum_field(KEY(train.on_nonfinite)),
         int_field(KEY(train.emulate_world_size), 0),
         bool_field(KEY(train.grad_cache)),
         bool_field(KEY(train.deterministic)),
         bool_field(KEY(train.activation_checkpointing)),
 
         int_field(KEY(eval.batch_size), 1),
-        enum_field(KEY(eval.convention), named({RankConvention::kStandard, RankConvention::kOfficial,
-                                                RankConvention::kCaptionRanking})),
+        enum_field(KEY(eval.convention)),
         bool_field(KEY(eval.dsl)),
         int_field(KEY(eval.chunk), 1),
         bool_field(KEY(eval.every_epoch)),
 
-        choice_field(KEY(dist.backend), {"auto", "gloo", "nccl"}),
+        enum_field(KEY(dist.backend)),
         num_field(KEY(dist.timeout_s), 0.0, /*lo_open=*/true),
         bool_field(KEY(dist.log_all_ranks)),
     };
@@ -558,14 +517,15 @@ std::vector<std::string> children(const std::string& section) {
   // A suggestion helps only when it is near the misspelt word itself, not the whole dotted key.
   const auto leaf = key.size() - (dot == std::string::npos ? 0 : dot + 1);
   if (!best.empty() && edit_distance(key, best) <= std::max<std::size_t>(2, leaf / 2)) {
-    throw Error(fmt::format("{}: {}: unknown key (did you mean {}?)", origin, key, best));
+    throw ConfigError(origin, key, fmt::format("unknown key (did you mean {}?)", best));
   }
   if (sections().count(parent)) {
-    throw Error(fmt::format("{}: {}: unknown key (valid keys under {}: {})", origin, key, parent,
-                            join(children(parent))));
+    throw ConfigError(
+        origin, key,
+        fmt::format("unknown key (valid keys under {}: {})", parent, join(children(parent))));
   }
-  throw Error(fmt::format("{}: {}: unknown key (valid top-level keys: {})", origin, key,
-                          join(children(""))));
+  throw ConfigError(origin, key,
+                    fmt::format("unknown key (valid top-level keys: {})", join(children(""))));
 }
 
 void read_section(RunConfig& c, const YAML::Node& map, const std::string& prefix,
@@ -647,7 +607,7 @@ void finish(RunConfig& c, const ConfigTree& tree) {
       const auto& b = std::string(branch) == "video" ? a.video : a.text;
       if (!b.enabled) continue;
       const auto p = fmt::format("adapters.{}.", branch);
-      check(b.type != "mv" || b.mid_dim % b.heads == 0, p + "heads",
+      check(b.type != AdapterType::kMv || b.mid_dim % b.heads == 0, p + "heads",
             fmt::format("{} heads do not divide mid_dim {}", b.heads, b.mid_dim));
       check(std::set<int64_t>(b.layers.begin(), b.layers.end()).size() == b.layers.size(),
             p + "layers", "a block is listed twice");
@@ -672,10 +632,9 @@ void finish(RunConfig& c, const ConfigTree& tree) {
       try {
         a.validate(geometry.vision_width, geometry.transformer_width, geometry.vision_layers,
                    geometry.transformer_layers);
-      } catch (const Error& e) {
-        const std::string msg = e.what();
-        const auto key = msg.substr(0, msg.find(':'));
-        throw Error(fmt::format("{}: {} (model.arch {})", tree.origin_of(key), msg, c.model.arch));
+      } catch (const ConfigError& e) {
+        throw ConfigError(tree.origin_of(e.key()), e.key(),
+                          fmt::format("{} (model.arch {})", e.problem(), c.model.arch));
       }
     }
   }
@@ -696,7 +655,8 @@ void finish(RunConfig& c, const ConfigTree& tree) {
   check(c.train.batch_size % c.train.grad_accum == 0, "train.grad_accum",
         fmt::format("{} does not divide train.batch_size {}", c.train.grad_accum,
                     c.train.batch_size));
-  check(c.train.precision != "fp16" || c.train.device != "cpu", "train.precision",
+  check(c.train.precision != Precision::kFp16 || !device_from_name(c.train.device)->is_cpu(),
+        "train.precision",
         "fp16 needs a CUDA device (train.device: cuda); on the CPU use fp32 or bf16");
 }
 
@@ -825,10 +785,10 @@ LoaderOptions train_loader_options(const RunConfig& cfg, int rank, int world_siz
   // number of processes.
   const int64_t parts = cfg.train.grad_accum * world_size;
   if (cfg.train.batch_size % parts != 0) {
-    throw Error(
-        fmt::format("train.batch_size: {} is the global batch and must divide into WORLD_SIZE x "
-                    "train.grad_accum = {} x {} equal micro-batches",
-                    cfg.train.batch_size, world_size, cfg.train.grad_accum));
+    throw ConfigError("", "train.batch_size",
+                      fmt::format("{} is the global batch and must divide into WORLD_SIZE x "
+                                  "train.grad_accum = {} x {} equal micro-batches",
+                                  cfg.train.batch_size, world_size, cfg.train.grad_accum));
   }
   o.batch_size = cfg.train.batch_size / parts;
   o.rank = rank;

@@ -89,21 +89,21 @@ std::filesystem::path run_directory(const RunConfig& cfg) {
 TrainerOptions trainer_options(const RunConfig& cfg, const std::filesystem::path& run_dir) {
   TrainerOptions o;
   const auto& t = cfg.train;
-  o.optimizer.kind = parse_optimizer_kind(t.optimizer, "train.optimizer");
+  o.optimizer.kind = t.optimizer;
   o.optimizer.lr = t.lr;
   o.optimizer.clip_lr = t.clip_lr;
   o.optimizer.weight_decay = t.weight_decay;
   o.optimizer.betas = t.betas;
   o.optimizer.eps = t.eps;
   o.optimizer.warmup = t.warmup;
-  o.optimizer.schedule = parse_schedule_kind(t.schedule, "train.schedule");
+  o.optimizer.schedule = t.schedule;
   o.optimizer.max_grad_norm = t.max_grad_norm;
-  o.optimizer.master_weights = parse_master_weights(t.master_weights, "train.master_weights");
+  o.optimizer.master_weights = t.master_weights;
   o.epochs = t.epochs;
   o.grad_accum = t.grad_accum;
   // The official runner clips globally and BertAdam clips each tensor again: bert_adam keeps both.
   o.grad_clip = t.grad_clip;
-  o.precision = parse_precision(t.precision, "train.precision");
+  o.precision = t.precision;
   o.device = parse_device(t.device, "train.device");
   check_precision(o.precision, o.device, "train.precision");
   o.seed = static_cast<uint64_t>(t.seed);
@@ -128,15 +128,12 @@ TrainerOptions trainer_options(const RunConfig& cfg, const std::filesystem::path
       spdlog::warn("report.html not written: {}", e.what());
     }
   };
-  o.run_info = {{"dataset", cfg.data.dataset},
-                {"arch", cfg.model.clip.empty() ? cfg.model.arch : cfg.model.clip.string()},
-                {"trainable", cfg.model.trainable == TrainableSet::kAdapters ? "adapters"
-                              : cfg.model.trainable == TrainableSet::kFull   ? "full"
-                              : cfg.model.trainable == TrainableSet::kBitFit ? "bitfit"
-                                                                             : "none"},
-                {"use_adapters", cfg.model.use_adapters},
-                {"frames", cfg.data.frames},
-                {"words", cfg.data.words}};
+  o.run_info.dataset = cfg.data.dataset;
+  o.run_info.arch = cfg.model.clip.empty() ? cfg.model.arch : cfg.model.clip.string();
+  o.run_info.trainable = enum_name(cfg.model.trainable);
+  o.run_info.use_adapters = cfg.model.use_adapters;
+  o.run_info.frames = cfg.data.frames;
+  o.run_info.words = cfg.data.words;
   return o;
 }
 
@@ -145,7 +142,7 @@ EvaluatorOptions evaluator_options(const RunConfig& cfg) {
   o.loader = eval_loader_options(cfg);
   o.text_batch_size = std::max<int64_t>(cfg.eval.batch_size, 64);
   o.metrics = metrics_options(cfg);
-  o.precision = parse_precision(cfg.train.precision, "train.precision");
+  o.precision = cfg.train.precision;
   o.device = parse_device(cfg.train.device, "train.device");
   return o;
 }
@@ -155,7 +152,7 @@ std::unique_ptr<ProcessGroup> join_process_group(RunConfig& cfg) {
   if (!env || env->world_size == 1) return nullptr;
   if (cfg.train.device == "cuda") cfg.train.device = fmt::format("cuda:{}", env->local_rank);
   ProcessGroupOptions o;
-  o.backend = parse_dist_backend(cfg.dist.backend, "dist.backend");
+  o.backend = cfg.dist.backend;
   o.timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.dist.timeout_s * 1000.0));
   auto group =
       std::make_unique<ProcessGroup>(*env, parse_device(cfg.train.device, "train.device"), o);

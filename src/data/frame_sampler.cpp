@@ -7,26 +7,13 @@
 namespace mva {
 
 FrameSampling parse_frame_sampling(const std::string& name) {
-  if (name == "official") return FrameSampling::kOfficial;
-  if (name == "linspace") return FrameSampling::kLinspace;
-  if (name == "head") return FrameSampling::kHead;
-  if (name == "tail") return FrameSampling::kTail;
+  if (auto v = enum_from_name<FrameSampling>(name)) return *v;
   throw Error(
-      fmt::format("frame sampling '{}': expected one of official, linspace, head, tail", name));
+      fmt::format("frame sampling '{}': expected one of {}", name, enum_choices<FrameSampling>()));
 }
 
 std::string frame_sampling_name(FrameSampling mode) {
-  switch (mode) {
-    case FrameSampling::kOfficial:
-      return "official";
-    case FrameSampling::kLinspace:
-      return "linspace";
-    case FrameSampling::kHead:
-      return "head";
-    case FrameSampling::kTail:
-      return "tail";
-  }
-  return "official";
+  return enum_name(mode);
 }
 
 std::vector<int64_t> sample_frames(int64_t n, int64_t count, FrameSampling mode) {

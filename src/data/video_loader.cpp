@@ -40,7 +40,7 @@ uint64_t stream_seed(uint64_t seed, int64_t epoch, uint64_t purpose) {
 
 }  // namespace
 
-ClipFrames load_clip(const VideoEntry& video, const ClipOptions& opts) {
+ClipFrames load_video_clip(const VideoEntry& video, const ClipOptions& opts) {
   if (opts.frames < 1) throw Error(fmt::format("clip: frames = {} must be >= 1", opts.frames));
   const auto decoded = read_video(
       video, [&](int64_t n) { return sample_frames(n, opts.frames, opts.sampling); }, opts.decode);
@@ -67,9 +67,8 @@ ClipFrames load_clip(const VideoEntry& video, const ClipOptions& opts) {
 }
 
 OnError parse_on_error(const std::string& name) {
-  if (name == "skip") return OnError::kSkip;
-  if (name == "fail") return OnError::kFail;
-  throw Error(fmt::format("on_error '{}': expected skip or fail", name));
+  if (auto v = enum_from_name<OnError>(name)) return *v;
+  throw Error(fmt::format("on_error '{}': expected {}", name, enum_choices<OnError>(" or ")));
 }
 
 VideoLoader::VideoLoader(Manifest manifest, LoaderOptions opts, TokenizeFn tokenize)
@@ -194,7 +193,7 @@ VideoLoader::Result VideoLoader::decode_sample(const Sample& s) {
   Result r;
   const auto& video = manifest_.videos[static_cast<size_t>(s.video)];
   try {
-    auto clip = load_clip(video, opts_.clip);
+    auto clip = load_video_clip(video, opts_.clip);
     r.frames = std::move(clip.frames);
     r.mask = std::move(clip.mask);
   } catch (const std::exception& e) {

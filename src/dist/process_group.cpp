@@ -119,22 +119,13 @@ std::optional<DistEnv> dist_env_from_environment() {
 }
 
 DistBackend parse_dist_backend(const std::string& name, const std::string& field) {
-  if (name == "auto") return DistBackend::kAuto;
-  if (name == "gloo") return DistBackend::kGloo;
-  if (name == "nccl") return DistBackend::kNccl;
-  throw Error(fmt::format("{}: '{}' is not a backend (expected auto, gloo or nccl)", field, name));
+  if (auto v = enum_from_name<DistBackend>(name)) return *v;
+  throw Error(fmt::format("{}: '{}' is not a backend (expected {})", field, name,
+                          enum_choices<DistBackend>(" or ")));
 }
 
 std::string to_string(DistBackend backend) {
-  switch (backend) {
-    case DistBackend::kAuto:
-      return "auto";
-    case DistBackend::kGloo:
-      return "gloo";
-    case DistBackend::kNccl:
-      return "nccl";
-  }
-  return "?";
+  return enum_name(backend);
 }
 
 bool nccl_available() {

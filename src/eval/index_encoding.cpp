@@ -78,7 +78,7 @@ EmbeddingIndex encode_caption_index(RetrievalModelImpl& model, const Manifest& m
 
 torch::Tensor embed_video_file(RetrievalModelImpl& model, const VideoEntry& video,
                                const ClipOptions& clip, Precision precision) {
-  auto decoded = load_clip(video, clip);
+  auto decoded = load_video_clip(video, clip);
   auto frames = normalize_clip(decoded.frames).unsqueeze(0);
   auto mask = decoded.mask.unsqueeze(0);
   // As the loader: the reference pads after normalising, with zeros.

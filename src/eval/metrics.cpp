@@ -17,13 +17,6 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// The one name table of RankConvention: to_string, parse_rank_convention and its error message.
-constexpr std::pair<RankConvention, const char*> kConventionNames[] = {
-    {RankConvention::kStandard, "standard"},
-    {RankConvention::kOfficial, "official"},
-    {RankConvention::kCaptionRanking, "caption_ranking"},
-};
-
 // The two facts a convention fixes: which V2T candidates are counted, and the rank base of
 // MdR/MnR. Every branch on the convention asks one of these.
 bool v2t_ranks_captions(RankConvention convention) {
@@ -167,24 +160,13 @@ std::string direction_line(const char* name, const DirectionMetrics& m) {
 }  // namespace
 
 std::string to_string(RankConvention convention) {
-  for (const auto& [value, name] : kConventionNames) {
-    if (value == convention) return name;
-  }
-  throw Error("to_string: a RankConvention value has no name");
+  return enum_name(convention);
 }
 
 RankConvention parse_rank_convention(const std::string& name, const std::string& field) {
-  std::string expected;
-  const size_t n = std::size(kConventionNames);
-  for (size_t i = 0; i < n; ++i) {
-    if (kConventionNames[i].second == name) return kConventionNames[i].first;
-    expected += fmt::format("{}{}",
-                            i == 0       ? ""
-                            : i + 1 == n ? " or "
-                                         : ", ",
-                            kConventionNames[i].second);
-  }
-  throw Error(fmt::format("{}: '{}' is not a rank convention, expected {}", field, name, expected));
+  if (auto v = enum_from_name<RankConvention>(name)) return *v;
+  throw Error(fmt::format("{}: '{}' is not a rank convention, expected {}", field, name,
+                          enum_choices<RankConvention>(" or ")));
 }
 
 std::string describe(RankConvention convention) {
@@ -405,6 +387,54 @@ nlohmann::json RetrievalMetrics::to_json() const {
                       {"convention", to_string(convention)}, {"dsl", dsl}};
   if (dsl) j["dsl_temperature"] = dsl_temperature;
   return j;
+}
+
+namespace {
+
+// A number under `key` of `j`; throws Error naming where/key otherwise.
+template <typename T>
+T number_field(const nlohmann::json& j, const std::string& key, const std::string& where) {
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_number()) {
+    throw Error(fmt::format("{}: '{}' is {}, expected a number", where, key,
+                            it == j.end() ? std::string("missing") : it->type_name()));
+  }
+  return it->get<T>();
+}
+
+DirectionMetrics direction_from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) throw Error(fmt::format("{}: expected an object of metrics", where));
+  DirectionMetrics m;
+  m.r1 = number_field<double>(j, "R1", where);
+  m.r5 = number_field<double>(j, "R5", where);
+  m.r10 = number_field<double>(j, "R10", where);
+  m.rsum = number_field<double>(j, "RSum", where);
+  m.mdr = number_field<double>(j, "MdR", where);
+  m.mnr = number_field<double>(j, "MnR", where);
+  m.num_queries = number_field<int64_t>(j, "num_queries", where);
+  return m;
+}
+
+}  // namespace
+
+RetrievalMetrics RetrievalMetrics::from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) throw Error(fmt::format("{}: expected an object of metrics", where));
+  RetrievalMetrics m;
+  for (const char* dir : {"t2v", "v2t"}) {
+    if (!j.contains(dir)) throw Error(fmt::format("{}: '{}' is missing", where, dir));
+  }
+  m.t2v = direction_from_json(j.at("t2v"), where + ".t2v");
+  m.v2t = direction_from_json(j.at("v2t"), where + ".v2t");
+  m.num_captions = number_field<int64_t>(j, "num_captions", where);
+  m.num_videos = number_field<int64_t>(j, "num_videos", where);
+  const auto convention = j.find("convention");
+  if (convention == j.end() || !convention->is_string()) {
+    throw Error(fmt::format("{}: 'convention' is missing or not a string", where));
+  }
+  m.convention = parse_rank_convention(convention->get<std::string>(), where + ".convention");
+  m.dsl = j.value("dsl", false);
+  if (m.dsl) m.dsl_temperature = number_field<double>(j, "dsl_temperature", where);
+  return m;
 }
 
 std::string RetrievalMetrics::summary() const {

@@ -1,5 +1,9 @@
 #include "mvadapter/model/precision.h"
 
+#include <charconv>
+#include <limits>
+#include <string_view>
+
 #include <ATen/autocast_mode.h>
 #include <fmt/format.h>
 #include <torch/version.h>
@@ -21,32 +25,23 @@
 namespace mva {
 
 Precision parse_precision(const std::string& name, const std::string& field) {
-  if (name == "fp32") return Precision::kFp32;
-  if (name == "bf16") return Precision::kBf16;
-  if (name == "fp16") return Precision::kFp16;
-  throw Error(fmt::format("{}: unknown precision '{}' (expected fp32, bf16 or fp16)", field, name));
+  if (auto v = enum_from_name<Precision>(name)) return *v;
+  throw Error(fmt::format("{}: unknown precision '{}' (expected {})", field, name,
+                          enum_choices<Precision>(" or ")));
 }
 
 std::string to_string(Precision p) {
-  switch (p) {
-    case Precision::kFp32:
-      return "fp32";
-    case Precision::kBf16:
-      return "bf16";
-    case Precision::kFp16:
-      return "fp16";
-  }
-  return "?";
+  return enum_name(p);
 }
 
 MasterWeights parse_master_weights(const std::string& name, const std::string& field) {
-  if (name == "fp32") return MasterWeights::kFp32;
-  if (name == "fp16") return MasterWeights::kFp16;
-  throw Error(fmt::format("{}: unknown master weights '{}' (expected fp32 or fp16)", field, name));
+  if (auto v = enum_from_name<MasterWeights>(name)) return *v;
+  throw Error(fmt::format("{}: unknown master weights '{}' (expected {})", field, name,
+                          enum_choices<MasterWeights>(" or ")));
 }
 
 std::string to_string(MasterWeights m) {
-  return m == MasterWeights::kFp32 ? "fp32" : "fp16";
+  return enum_name(m);
 }
 
 std::set<std::string> official_fp16_parameters(const torch::nn::Module& model) {
@@ -88,21 +83,32 @@ void check_precision(Precision precision, const torch::Device& device, const std
   }
 }
 
-torch::Device parse_device(const std::string& name, const std::string& field) {
+std::optional<torch::Device> device_from_name(const std::string& name) {
   if (name == "cpu") return torch::Device(torch::kCPU);
-  if (name.rfind("cuda", 0) != 0) {
+  if (name == "cuda") return torch::Device(torch::kCUDA, 0);
+  constexpr std::string_view kPrefix = "cuda:";
+  if (name.size() <= kPrefix.size() || name.compare(0, kPrefix.size(), kPrefix) != 0) {
+    return std::nullopt;
+  }
+  const char* begin = name.data() + kPrefix.size();
+  const char* end = name.data() + name.size();
+  int index = 0;
+  const auto [ptr, ec] = std::from_chars(begin, end, index);
+  // Digits only (no sign), and an index the device type can hold.
+  if (ec != std::errc() || ptr != end || *begin == '-' || *begin == '+' ||
+      index > std::numeric_limits<c10::DeviceIndex>::max()) {
+    return std::nullopt;
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+torch::Device parse_device(const std::string& name, const std::string& field) {
+  const auto device = device_from_name(name);
+  if (!device) {
     throw Error(fmt::format("{}: unknown device '{}' (expected cpu, cuda or cuda:N)", field, name));
   }
-  int index = 0;
-  if (name.size() > 4) {
-    const std::string rest = name.substr(4);
-    if (rest.size() < 2 || rest[0] != ':' ||
-        rest.find_first_not_of("0123456789", 1) != std::string::npos) {
-      throw Error(
-          fmt::format("{}: unknown device '{}' (expected cpu, cuda or cuda:N)", field, name));
-    }
-    index = std::stoi(rest.substr(1));
-  }
+  if (device->is_cpu()) return *device;
+  const int index = device->index();
   if (!torch_has_cuda()) {
     throw Error(fmt::format(
         "{}: '{}' requested but this LibTorch was built without CUDA (use cpu, or build against "
@@ -120,7 +126,7 @@ torch::Device parse_device(const std::string& name, const std::string& field) {
     throw Error(fmt::format("{}: '{}' requested but only {} CUDA device(s) are visible", field,
                             name, count));
   }
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  return *device;
 }
 
 AutocastGuard::AutocastGuard(Precision precision, const torch::Device& device) {

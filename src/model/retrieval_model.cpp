@@ -25,28 +25,18 @@
 namespace mva {
 
 VideoHead parse_video_head(const std::string& name, const std::string& field) {
-  for (auto h : {VideoHead::kMean, VideoHead::kSeqTransf}) {
-    if (name == to_string(h)) return h;
-  }
-  throw Error(fmt::format("{}: '{}' (expected mean or seqtransf)", field, name));
+  if (auto v = enum_from_name<VideoHead>(name)) return *v;
+  throw Error(fmt::format("{}: '{}' (expected {})", field, name, enum_choices<VideoHead>(" or ")));
 }
 
 std::string to_string(VideoHead h) {
-  switch (h) {
-    case VideoHead::kMean:
-      return "mean";
-    case VideoHead::kSeqTransf:
-      return "seqtransf";
-  }
-  return "?";
+  return enum_name(h);
 }
 
 TrainableSet parse_trainable_set(const std::string& name, const std::string& field) {
-  if (name == "adapters") return TrainableSet::kAdapters;
-  if (name == "full") return TrainableSet::kFull;
-  if (name == "bitfit") return TrainableSet::kBitFit;
-  if (name == "none") return TrainableSet::kNone;
-  throw Error(fmt::format("{}: '{}' (expected adapters, full, bitfit or none)", field, name));
+  if (auto v = enum_from_name<TrainableSet>(name)) return *v;
+  throw Error(
+      fmt::format("{}: '{}' (expected {})", field, name, enum_choices<TrainableSet>(" or ")));
 }
 
 namespace {
@@ -62,10 +52,10 @@ namespace {
 std::shared_ptr<MlpAdapterImpl> make_adapter(bool video, int64_t width,
                                              const BranchAdapterConfig& b, const TyingConfig& t,
                                              torch::Tensor shared) {
-  if (b.type == "bottleneck")
+  if (b.type == AdapterType::kBottleneck)
     return std::make_shared<BottleneckAdapterImpl>(width, b, t, shared, video);
-  if (b.type == "convpass") return std::make_shared<ConvpassAdapterImpl>(width, b);
-  if (b.type == "st_adapter") return std::make_shared<StAdapterImpl>(width, b);
+  if (b.type == AdapterType::kConvpass) return std::make_shared<ConvpassAdapterImpl>(width, b);
+  if (b.type == AdapterType::kStAdapter) return std::make_shared<StAdapterImpl>(width, b);
   if (video) return std::make_shared<VideoAdapterImpl>(width, b, t, shared);
   return std::make_shared<TextAdapterImpl>(width, b, t, shared);
 }
@@ -130,7 +120,7 @@ RetrievalModelImpl::RetrievalModelImpl(ClipModel clip_model, const RetrievalMode
       install_cm_adapters(*clip, *clip->visual->transformer, *clip->transformer,
                           CmAdapterSizes{cc.vision_width, cc.vision_layers, cc.transformer_width,
                                          cc.transformer_layers, a.video.mid_dim, a.cm_share_dim,
-                                         a.video.activation == "relu"});
+                                         a.video.activation == Activation::kRelu});
     }
     for (int64_t i = 0; i < cc.vision_layers && !a.uses_cm_adapter(); ++i) {
       if (!a.video.has_adapter(i)) continue;

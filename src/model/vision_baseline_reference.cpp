@@ -83,7 +83,7 @@ void check_square_grid(const BaselineFixture& fx, int64_t tokens) {
 ReferenceReport check_convpass(const BaselineFixture& fx, double tolerance,
                                const std::string& precision) {
   BranchAdapterConfig cfg;
-  cfg.type = "convpass";
+  cfg.type = AdapterType::kConvpass;
   cfg.mid_dim = fx.size("dim");
   ConvpassAdapter m(fx.size("C"), cfg);
   check_square_grid(fx, fx.size("N_tokens"));
@@ -97,7 +97,7 @@ ReferenceReport check_convpass(const BaselineFixture& fx, double tolerance,
 ReferenceReport check_st_adapter(const BaselineFixture& fx, double tolerance,
                                  const std::string& precision) {
   BranchAdapterConfig cfg;
-  cfg.type = "st_adapter";
+  cfg.type = AdapterType::kStAdapter;
   cfg.mid_dim = fx.size("adapter_channels");
   cfg.kernel = fx.size_list("kernel_size");
   StAdapter m(fx.size("C"), cfg);

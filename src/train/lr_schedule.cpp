@@ -10,23 +10,13 @@
 namespace mva {
 
 ScheduleKind parse_schedule_kind(const std::string& name, const std::string& field) {
-  if (name == "cosine") return ScheduleKind::kCosine;
-  if (name == "linear") return ScheduleKind::kLinear;
-  if (name == "constant") return ScheduleKind::kConstant;
-  throw Error(
-      fmt::format("{}: unknown schedule '{}', expected cosine, linear or constant", field, name));
+  if (auto v = enum_from_name<ScheduleKind>(name)) return *v;
+  throw Error(fmt::format("{}: unknown schedule '{}', expected {}", field, name,
+                          enum_choices<ScheduleKind>(" or ")));
 }
 
 std::string to_string(ScheduleKind kind) {
-  switch (kind) {
-    case ScheduleKind::kCosine:
-      return "cosine";
-    case ScheduleKind::kLinear:
-      return "linear";
-    case ScheduleKind::kConstant:
-      return "constant";
-  }
-  return "?";
+  return enum_name(kind);
 }
 
 double lr_factor(int64_t step, int64_t total_steps, double warmup, ScheduleKind kind) {

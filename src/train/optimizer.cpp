@@ -50,13 +50,13 @@ bool is_int64_scalar(const torch::Tensor& t) {
 }  // namespace
 
 OptimizerKind parse_optimizer_kind(const std::string& name, const std::string& field) {
-  if (name == "adamw") return OptimizerKind::kAdamW;
-  if (name == "bert_adam") return OptimizerKind::kBertAdam;
-  throw Error(fmt::format("{}: unknown optimizer '{}', expected adamw or bert_adam", field, name));
+  if (auto v = enum_from_name<OptimizerKind>(name)) return *v;
+  throw Error(fmt::format("{}: unknown optimizer '{}', expected {}", field, name,
+                          enum_choices<OptimizerKind>(" or ")));
 }
 
 std::string to_string(OptimizerKind kind) {
-  return kind == OptimizerKind::kAdamW ? "adamw" : "bert_adam";
+  return enum_name(kind);
 }
 
 double OptimizerOptions::lr_of(ParamGroup group) const {

@@ -20,6 +20,7 @@
 #include "mvadapter/core/progress.h"
 #include "mvadapter/io/atomic_file.h"
 #include "mvadapter/io/json_file.h"
+#include "mvadapter/train/run_results.h"
 
 namespace mva {
 
@@ -620,6 +621,12 @@ std::string evaluations_section(const std::vector<const LoggedRecord*>& evals) {
   return html + "</table>\n";
 }
 
+/// A results.json value with nothing to show: null, or an empty string (a field the command
+/// that wrote the file does not fill, such as `split` for a training run).
+bool blank(const ojson& v) {
+  return v.is_null() || (v.is_string() && v.get<std::string>().empty());
+}
+
 std::string run_facts_section(const RunFiles& run) {
   const ojson& r = run.results;
   std::string rows;
@@ -655,7 +662,7 @@ std::string run_facts_section(const RunFiles& run) {
     for (const auto& [key, label] : kKnown) {
       shown.push_back(key);
       auto it = r.find(key);
-      if (it == r.end() || it->is_null()) continue;
+      if (it == r.end() || blank(*it)) continue;
       std::string text = scalar_text(*it);
       if (std::string(key) == "wall_time_s" && it->is_number()) {
         text = format_eta(it->get<double>()) + fmt::format(" ({:.0f} s)", it->get<double>());
@@ -666,7 +673,9 @@ std::string run_facts_section(const RunFiles& run) {
     }
     // Keys a newer Trainer adds still show up.
     for (auto it = r.begin(); it != r.end(); ++it) {
-      if (std::find(shown.begin(), shown.end(), it.key()) != shown.end()) continue;
+      if (std::find(shown.begin(), shown.end(), it.key()) != shown.end() || blank(it.value())) {
+        continue;
+      }
       row(it.key(), html_escape(scalar_text(it.value())));
     }
   } else {
@@ -731,7 +740,10 @@ RunFiles load_run(const fs::path& run_dir) {
   run.metrics_present = fs::exists(run.metrics_file, ec);
   if (run.metrics_present) run.records = read_records(run.metrics_file);
   const fs::path results = run_dir / "results.json";
-  if (fs::exists(results, ec)) run.results = read_json_file(results);
+  // Through the one reader of results.json (typed, validated); displayed as its JSON.
+  if (fs::exists(results, ec)) {
+    run.results = ojson::parse(read_run_results(results).to_json().dump());
+  }
   const fs::path config = run_dir / "config.yaml";
   if (fs::exists(config, ec)) run.config = read_text_file(config);
   return run;

@@ -18,6 +18,7 @@
 #include "mvadapter/io/safetensors.h"
 #include "mvadapter/model/adapter_checkpoint.h"
 #include "mvadapter/train/run_report.h"
+#include "mvadapter/train/run_results.h"
 
 namespace mva {
 
@@ -66,7 +67,7 @@ void update_best_by_metric(nlohmann::json& best, int64_t epoch, const RetrievalM
 }
 
 std::string to_string(NonfiniteAction action) {
-  return action == NonfiniteAction::kSkip ? "skip" : "stop";
+  return enum_name(action);
 }
 
 int64_t auto_save_interval(int64_t steps_per_epoch) {
@@ -434,60 +435,358 @@ Trainer::Position Trainer::load_state() {
 
 void Trainer::write_results(const TrainSummary& s, const Position& pos, double wall_s) {
   const auto report = parameter_report(*model_);
-  nlohmann::json j = options_.run_info;
-  j["name"] = options_.name;
-  j["trainable_params"] = report.trainable;
-  j["adapter_params"] = report.adapter_params;
-  j["clip_params"] = report.clip_params;
-  j["percent_of_clip"] = report.percent_of_clip();
-  j["epochs"] = options_.epochs;
-  j["epochs_done"] = s.epochs_done;
-  j["steps"] = pos.step;
-  j["skipped_steps"] = pos.skipped_steps;
-  j["finished"] = !s.interrupted;
-  j["best_epoch"] = s.best_epoch;
-  j["best"] = nullptr;
-  if (best_json_.is_object()) j.update(best_json_);
-  j["best_by_metric"] = best_by_metric_;
-  j["final"] = nullptr;
-  if (s.final_eval) j.update(s.final_eval->labelled("final"));
-  j["final_epoch"] = s.final_eval ? nlohmann::json(s.final_epoch) : nlohmann::json();
-  j["skipped_videos"] = loader_.stats().samples_skipped;
-  j["eval_skipped_videos"] = s.final_eval ? s.final_eval->skipped_videos : 0;
-  j["precision"] = to_string(options_.precision);
-  j["wall_time_s"] = wall_s;
-  j["date"] = utc_now();
-  write_text_atomically(options_.run_dir / "results.json", j.dump(2) + "\n");
+  RunResults r = options_.run_info;
+  r.name = options_.name;
+  r.trainable_params = report.trainable;
+  r.adapter_params = report.adapter_params;
+  r.clip_params = report.clip_params;
+  r.percent_of_clip = report.percent_of_clip();
+  r.epochs = options_.epochs;
+  r.epochs_done = s.epochs_done;
+  r.steps = pos.step;
+  r.skipped_steps = pos.skipped_steps;
+  r.finished = !s.interrupted;
+  r.best_epoch = s.best_epoch;
+  // The best epoch's metrics survive a resume in the training state, as labelled JSON.
+  if (best_json_.is_object()) {
+    r.best = RetrievalMetrics::from_json(best_json_.at("best"), "best");
+    r.best_official = RetrievalMetrics::from_json(best_json_.at("best_official"), "best_official");
+  }
+  r.best_by_metric = best_by_metric_;
+  if (s.final_eval) {
+    r.final = s.final_eval->metrics;
+    r.final_official = s.final_eval->official;
+    r.final_epoch = s.final_epoch;
+  }
+  r.skipped_videos = loader_.stats().samples_skipped;
+  r.eval_skipped_videos = s.final_eval ? s.final_eval->skipped_videos : 0;
+  r.precision = to_string(options_.precision);
+  r.wall_time_s = wall_s;
+  r.date = utc_now();
+  write_run_results(options_.run_dir, r);
+}
+
+/// What one call of run() carries from step to step and epoch to epoch.
+struct Trainer::RunState {
+  Clock::time_point t0 = Clock::now();
+  bool main = true;
+  bool distributed = false;
+  bool amp = false;  // fp16 with a loss scale
+  Position pos;
+  TrainSummary summary;
+  double elapsed_before = 0.0;      // seconds of the sessions before a resume
+  std::unique_ptr<MetricsLog> log;  // rank 0 only
+  int64_t samples_epoch = 0;        // samples of one epoch, all ranks
+  int64_t micro_size = 0;           // the loader's batch size
+  int64_t save_every = 0;           // mid-epoch state saves; 0 none
+
+  double elapsed() const { return elapsed_before + seconds_since(t0); }
+};
+
+/// What one epoch carries from step to step: the micro-batches of the step being collected and
+/// the loss sums of the epoch and of the current log window.
+struct Trainer::EpochState {
+  int64_t epoch = 0;  // 0-based
+  torch::Tensor epoch_loss, window_loss;
+  double grad_norm = 0.0;
+  int64_t epoch_micro = 0, window_micro = 0, window_steps = 0;
+  // Losses summed into epoch_loss / window_loss: one per micro-batch, or one per step when the
+  // whole batch has one loss (grad_cache).
+  int64_t epoch_terms = 0, window_terms = 0;
+  Clock::time_point window_t = Clock::now();
+  std::vector<std::optional<VideoBatch>> micro;
+};
+
+void Trainer::finish_state(RunState& st) {
+  Position q = st.pos;
+  q.elapsed_s = st.elapsed();
+  if (st.log) q.metrics_bytes = static_cast<int64_t>(st.log->sync());
+  if (st.main) save_state(q);
+  st.summary.state_path = state_path(options_.run_dir);
+}
+
+void Trainer::log_eval(RunState& st, int64_t epoch_done) {
+  const auto& r = *st.summary.final_eval;
+  if (st.log) {
+    nlohmann::json line = {{"kind", "eval"},
+                           {"epoch", epoch_done},
+                           {"step", st.pos.step},
+                           {"time_s", st.elapsed()},
+                           {"eval_seconds", r.seconds},
+                           {"skipped_videos", r.skipped_videos}};
+    line.update(r.labelled("metrics"));
+    st.log->append(line);
+  }
+  if (st.main && options_.callbacks.on_eval) options_.callbacks.on_eval(epoch_done, r);
+}
+
+void Trainer::publish(RunState& st) {
+  if (!st.main) return;
+  write_results(st.summary, st.pos, st.elapsed());
+  if (options_.callbacks.on_results) options_.callbacks.on_results(options_.run_dir);
+}
+
+bool Trainer::take_step(RunState& st, EpochState& ep) {
+  auto& pos = st.pos;
+  const int64_t epoch = ep.epoch;
+  auto loss = options_.grad_cache ? accumulate_cached(ep.micro) : accumulate(ep.micro);
+  const bool stop = reduce_gradients(options_.stop.requested());
+  const auto params = optimizer_->parameters();
+  if (detail::nonfinite_loss_injected(pos.step + 1)) {
+    torch::NoGradGuard no_grad;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    loss = loss * nan;
+    for (const auto& p : params) {
+      if (p.grad().defined()) p.grad().fill_(nan);
+    }
+  }
+  bool finite = true;
+  double step_loss = std::numeric_limits<double>::quiet_NaN();
+  if (st.amp) {
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : params) {
+      if (p.grad().defined()) grads.push_back(p.grad());
+    }
+    auto found_inf = torch::zeros({1}, torch::TensorOptions().device(options_.device));
+    at::_amp_foreach_non_finite_check_and_unscale_(grads, found_inf, amp_scale_.reciprocal());
+    finite = found_inf.item<float>() == 0.0f;
+    at::_amp_update_scale_(amp_scale_, amp_growth_, found_inf, 2.0, 0.5, kAmpGrowthInterval);
+  }
+  if (finite) {
+    ep.grad_norm = clip_grad_norm(params, options_.grad_clip);
+    // After the gradient norm's synchronisation the loss is ready: reading it costs no wait.
+    const double loss_value = loss.item<double>();
+    if (!std::isfinite(ep.grad_norm) || !std::isfinite(loss_value)) {
+      // The gradients are all-reduced and the loss is the global batch's, so every rank
+      // takes this branch at the same step.
+      if (options_.on_nonfinite == NonfiniteAction::kStop) {
+        throw Error(fmt::format(
+            "epoch {} step {}: non-finite training loss {} / gradient norm {}; the update was "
+            "not applied and the run stops. {} Lower train.lr, or set train.on_nonfinite: "
+            "skip to drop such steps.",
+            epoch + 1, pos.step + 1, loss_value, ep.grad_norm,
+            saved_step_ < 0 ? std::string("No training state was saved yet.")
+                            : fmt::format("The last good training state is {} (step {}); continue "
+                                          "it with --resume {}.",
+                                          state_path(options_.run_dir).string(), saved_step_,
+                                          options_.run_dir.string())));
+      }
+      spdlog::warn(
+          "epoch {} step {}: non-finite training loss {} / gradient norm {}, update "
+          "dropped (train.on_nonfinite: skip)",
+          epoch + 1, pos.step + 1, loss_value, ep.grad_norm);
+      finite = false;
+    } else {
+      optimizer_->step();
+      clamp_logit_scale(*model_);
+      step_loss = loss_value;
+    }
+  } else {
+    spdlog::warn("fp16: non-finite gradients, step skipped, loss scale now {}",
+                 amp_scale_.item<double>());
+  }
+  optimizer_->zero_grad();
+  // Logged losses are those of the steps that updated the weights.
+  if (finite) {
+    ep.epoch_loss += loss;
+    ep.window_loss += loss;
+    const int64_t terms = options_.grad_cache ? 1 : static_cast<int64_t>(ep.micro.size());
+    ep.epoch_terms += terms;
+    ep.window_terms += terms;
+  } else {
+    ++pos.skipped_steps;
+  }
+  ep.micro.clear();
+  ++pos.step;
+  ++ep.window_steps;
+  if (st.main && options_.callbacks.on_step) {
+    options_.callbacks.on_step({epoch + 1, pos.step, step_loss, finite ? ep.grad_norm : 0.0,
+                                optimizer_->lr_of(ParamGroup::kAdapterDecay), finite});
+  }
+  if (ep.window_steps >= options_.log_every) {
+    // The only host-device synchronisation for the loss: once per log window.
+    const double mean = ep.window_loss.item<double>() / std::max<int64_t>(1, ep.window_terms);
+    nlohmann::json line = {
+        {"kind", "train"},
+        {"epoch", epoch + 1},
+        {"step", pos.step},
+        {"samples", loader_.position() * world()},
+        {"loss", mean},
+        {"lr", optimizer_->lr_of(ParamGroup::kAdapterDecay)},
+        {"clip_lr", optimizer_->lr_of(ParamGroup::kClipNoDecay)},
+        {"logit_scale", model_->clip->logit_scale.exp().item<double>()},
+        {"grad_norm", ep.grad_norm},
+        {"skipped_steps", pos.skipped_steps},
+        {"time_s", st.elapsed()},
+    };
+    // A window of skipped steps only has no loss (JSON null).
+    if (ep.window_terms == 0) line["loss"] = nullptr;
+    if (st.log) st.log->append(line);
+    spdlog::debug("epoch {} step {}: loss {:.4f}, {:.1f} samples/s", epoch + 1, pos.step, mean,
+                  static_cast<double>(ep.window_micro * st.micro_size * world()) /
+                      std::max(1e-9, seconds_since(ep.window_t)));
+    ep.window_loss.zero_();
+    ep.window_terms = 0;
+    ep.window_micro = 0;
+    ep.window_steps = 0;
+    ep.window_t = Clock::now();
+  }
+  return stop;
+}
+
+bool Trainer::run_epoch(RunState& st, int64_t epoch) {
+  auto& pos = st.pos;
+  auto& summary = st.summary;
+  // The state holds the position in the global order: this rank's share starts at 1/W of it.
+  const int64_t start = epoch == pos.epoch ? pos.sample / world() : 0;
+  loader_.start_epoch(epoch, start);
+  model_->train();
+  optimizer_->zero_grad();
+  Progress progress(fmt::format("epoch {}/{}", epoch + 1, options_.epochs), st.samples_epoch,
+                    options_.progress && st.main, start);
+  const auto on = torch::TensorOptions().device(options_.device);
+  EpochState ep;
+  ep.epoch = epoch;
+  ep.epoch_loss = torch::zeros({}, on);
+  ep.window_loss = torch::zeros({}, on);
+  // Ranks step in lockstep: each runs exactly its share's micro-batches, a missing one (videos
+  // that failed to decode) as zero rows.
+  int64_t micro_left = (st.samples_epoch - start + st.micro_size - 1) / st.micro_size;
+
+  while (true) {
+    std::optional<VideoBatch> batch;
+    if (st.distributed) {
+      if (micro_left == 0) break;
+      --micro_left;
+      batch = loader_.next();
+    } else {
+      batch = loader_.next();
+      if (!batch) break;
+      // A loss per micro-batch needs negatives in it; gradient caching has one loss for all.
+      if (!options_.grad_cache && batch->frames.size(0) < 2) continue;
+    }
+    ep.micro.push_back(std::move(batch));
+    ++ep.epoch_micro;
+    ++ep.window_micro;
+    progress.update(loader_.position());
+    if (static_cast<int64_t>(ep.micro.size()) != options_.grad_accum) continue;
+    if (take_step(st, ep)) {
+      progress.finish();
+      pos.epoch = epoch;
+      pos.sample = loader_.position() * world();
+      finish_state(st);
+      summary.interrupted = true;
+      summary.epochs_done = epoch;
+      summary.steps = pos.step;
+      summary.skipped_steps = pos.skipped_steps;
+      if (st.main) {
+        spdlog::warn("interrupted: training state saved to {} (resume with --resume {})",
+                     summary.state_path.string(), options_.run_dir.string());
+        write_results(summary, pos, st.elapsed());
+      }
+      return true;
+    }
+    // Mid-epoch state, unless this was the epoch's last step (the epoch end saves it anyway).
+    const int64_t left = st.samples_epoch - loader_.position();
+    if (st.save_every > 0 && pos.step % st.save_every == 0 &&
+        left >= (loader_.options().drop_last ? st.micro_size : 1)) {
+      pos.epoch = epoch;
+      pos.sample = loader_.position() * world();
+      finish_state(st);
+    }
+  }
+  if (!ep.micro.empty()) take_step(st, ep);
+  progress.finish();
+  summary.epoch_loss.push_back(ep.epoch_loss.item<double>() / std::max<int64_t>(1, ep.epoch_terms));
+  spdlog::info("epoch {}/{}: mean loss {:.4f} over {} batches ({} steps in all)", epoch + 1,
+               options_.epochs, summary.epoch_loss.back(), ep.epoch_micro, pos.step);
+  if (st.main && options_.callbacks.on_epoch_end) {
+    options_.callbacks.on_epoch_end(epoch + 1, summary.epoch_loss.back());
+  }
+  return end_epoch(st, epoch);
+}
+
+bool Trainer::end_epoch(RunState& st, int64_t epoch) {
+  auto& pos = st.pos;
+  auto& summary = st.summary;
+  // Evaluate, checkpoint, save the state to resume from the next epoch.
+  std::map<std::string, std::string> meta = options_.checkpoint_metadata;
+  meta["name"] = options_.name;
+  meta["epoch"] = std::to_string(epoch + 1);
+  meta["step"] = std::to_string(pos.step);
+  const bool last_epoch = epoch + 1 == options_.epochs;
+  const auto checkpoints = options_.run_dir / "checkpoints";
+  if (evaluator_ && (options_.eval_every_epoch || last_epoch)) {
+    summary.final_eval = evaluator_->evaluate(*model_);
+    summary.final_epoch = epoch + 1;
+    const auto& r = *summary.final_eval;
+    const auto& m = r.metrics;
+    spdlog::info("epoch {} eval: {}", epoch + 1, m.summary());
+    if (m.convention != r.official.convention) {
+      spdlog::info("epoch {} eval: {}", epoch + 1, r.official.summary());
+    }
+    log_eval(st, epoch + 1);
+    meta["metrics"] = m.to_json().dump();
+    meta["metrics_official"] = r.official.to_json().dump();
+    update_best_by_metric(best_by_metric_, epoch + 1, r.official);
+    if (selection_score(m) > pos.best_score) {
+      pos.best_score = selection_score(m);
+      pos.best_epoch = epoch + 1;
+      best_json_ = r.labelled("best");
+      summary.best = m;
+      summary.best_official = r.official;
+      summary.best_epoch = epoch + 1;
+      if (st.main) save_adapter_weights(*model_, checkpoints / "best.safetensors", meta);
+    }
+  }
+  if (st.main && options_.save_every_epoch) {
+    save_adapter_weights(*model_, checkpoints / fmt::format("epoch_{}.safetensors", epoch + 1),
+                         meta);
+  }
+  if (st.main) save_adapter_weights(*model_, checkpoints / "last.safetensors", meta);
+  pos.epoch = epoch + 1;
+  pos.sample = 0;
+  finish_state(st);
+  summary.epochs_done = epoch + 1;
+  summary.steps = pos.step;
+  summary.skipped_steps = pos.skipped_steps;
+  publish(st);
+  // Every rank must take the same decision: on one process the flag, on several the ranks agree
+  // through a collective.
+  bool stop_now = options_.stop.requested();
+  if (st.distributed) {
+    auto flag = torch::full({1}, stop_now ? 1.0 : 0.0);
+    options_.group->all_reduce_sum(flag, "agree on stopping");
+    stop_now = flag.item<double>() > 0;
+  }
+  const bool stop_here =
+      options_.stop_after_epochs > 0 && epoch + 1 >= options_.stop_after_epochs && !last_epoch;
+  if (!stop_now && !stop_here) return false;
+  summary.interrupted = true;
+  if (st.main) {
+    spdlog::warn("stopped after epoch {}: training state saved to {} (resume with --resume {})",
+                 epoch + 1, summary.state_path.string(), options_.run_dir.string());
+    write_results(summary, pos, st.elapsed());
+  }
+  return true;
 }
 
 TrainSummary Trainer::run(bool resume) {
-  const auto t0 = Clock::now();
-  const bool main = is_main();
-  const bool distributed = options_.group != nullptr;
-  if (main) {
-    if (fs::create_directories(options_.run_dir / "checkpoints")) sync_directory(options_.run_dir);
-    // What writers killed mid-write left behind (their targets are intact).
-    for (const auto& dir : {options_.run_dir, options_.run_dir / "checkpoints",
-                            state_path(options_.run_dir).parent_path()}) {
-      remove_stale_temp_files(dir);
-    }
-    const auto config_path = options_.run_dir / "config.yaml";
-    if (!options_.config_yaml.empty() && (!resume || !fs::exists(config_path))) {
-      write_text_atomically(config_path, options_.config_yaml);
-    }
-  }
-
-  Position pos;
-  TrainSummary summary;
+  RunState st;
+  st.main = is_main();
+  st.distributed = options_.group != nullptr;
+  prepare_run_dir(resume);
   if (resume && !optimizer_) {
     throw Error(fmt::format("--resume {}: train.epochs is 0, nothing to resume",
                             options_.run_dir.string()));
   }
+  auto& pos = st.pos;
+  auto& summary = st.summary;
   if (resume) {
     // Every rank reads the state (the run directory is on storage all ranks see); the weights
     // are then rank 0's, as at a fresh start.
     pos = load_state();
-    if (distributed) {
+    if (st.distributed) {
       torch::NoGradGuard no_grad;
       for (auto& p : model_->named_parameters()) {
         if (p.value().requires_grad() || p.key() == "clip.logit_scale") {
@@ -501,300 +800,32 @@ TrainSummary Trainer::run(bool resume) {
     torch::manual_seed(options_.seed);
   }
   summary.best_epoch = pos.best_epoch;
-  const double elapsed_before = pos.elapsed_s;
+  st.elapsed_before = pos.elapsed_s;
 
-  std::unique_ptr<MetricsLog> log;
-  if (main) {
+  if (st.main) {
     // The log holds exactly the records up to the state resumed from: the steps redone after it
     // are logged once, and a fresh run does not continue an earlier attempt's log.
     const auto file = options_.run_dir / "metrics.jsonl";
     rewind_metrics_log(file, !resume                  ? std::optional<uint64_t>(0)
                              : pos.metrics_bytes >= 0 ? std::optional<uint64_t>(pos.metrics_bytes)
                                                       : std::nullopt);
-    log = std::make_unique<MetricsLog>(file);
+    st.log = std::make_unique<MetricsLog>(file);
   }
-  const bool amp = options_.precision == Precision::kFp16;
-  if (amp && !amp_scale_.defined()) {
+  st.amp = options_.precision == Precision::kFp16;
+  if (st.amp && !amp_scale_.defined()) {
     const auto on = torch::TensorOptions().device(options_.device);
     amp_scale_ = torch::full({1}, kAmpInitScale, on.dtype(torch::kFloat));
     amp_growth_ = torch::zeros({1}, on.dtype(torch::kInt32));
   }
-  const int64_t samples_epoch = static_cast<int64_t>(loader_.epoch_order(0).size());
-  const int64_t micro_size = loader_.options().batch_size;
-
-  auto finish_state = [&](const Position& p) {
-    Position q = p;
-    q.elapsed_s = elapsed_before + seconds_since(t0);
-    if (log) q.metrics_bytes = static_cast<int64_t>(log->sync());
-    if (main) save_state(q);
-    summary.state_path = state_path(options_.run_dir);
-  };
-  const int64_t save_every = optimizer_ ? save_interval() : 0;
-  if (main && save_every > 0) {
-    spdlog::info("training state saved every {} steps and at the end of each epoch", save_every);
+  st.samples_epoch = static_cast<int64_t>(loader_.epoch_order(0).size());
+  st.micro_size = loader_.options().batch_size;
+  st.save_every = optimizer_ ? save_interval() : 0;
+  if (st.main && st.save_every > 0) {
+    spdlog::info("training state saved every {} steps and at the end of each epoch", st.save_every);
   }
 
-  // One metrics.jsonl line per evaluation; results.json + report.html after each epoch and at
-  // the end.
-  auto log_eval = [&](int64_t epoch_done) {
-    if (!log) return;
-    nlohmann::json line = {{"kind", "eval"},
-                           {"epoch", epoch_done},
-                           {"step", pos.step},
-                           {"time_s", elapsed_before + seconds_since(t0)},
-                           {"eval_seconds", summary.final_eval->seconds},
-                           {"skipped_videos", summary.final_eval->skipped_videos}};
-    line.update(summary.final_eval->labelled("metrics"));
-    log->append(line);
-  };
-  auto publish = [&] {
-    if (!main) return;
-    write_results(summary, pos, elapsed_before + seconds_since(t0));
-    if (options_.callbacks.on_results) options_.callbacks.on_results(options_.run_dir);
-  };
-
   for (int64_t epoch = pos.epoch; epoch < options_.epochs; ++epoch) {
-    // The state holds the position in the global order: this rank's share starts at 1/W of it.
-    const int64_t start = epoch == pos.epoch ? pos.sample / world() : 0;
-    loader_.start_epoch(epoch, start);
-    model_->train();
-    optimizer_->zero_grad();
-    Progress progress(fmt::format("epoch {}/{}", epoch + 1, options_.epochs), samples_epoch,
-                      options_.progress && main, start);
-    const auto on = torch::TensorOptions().device(options_.device);
-    auto epoch_loss = torch::zeros({}, on), window_loss = torch::zeros({}, on);
-    double grad_norm = 0.0;
-    int64_t epoch_micro = 0, window_micro = 0, window_steps = 0;
-    // Losses summed into epoch_loss / window_loss: one per micro-batch, or one per step when the
-    // whole batch has one loss (grad_cache).
-    int64_t epoch_terms = 0, window_terms = 0;
-    auto window_t = Clock::now();
-    // Ranks step in lockstep: each runs exactly its share's micro-batches, a missing one (videos
-    // that failed to decode) as zero rows.
-    int64_t micro_left = (samples_epoch - start + micro_size - 1) / micro_size;
-    std::vector<std::optional<VideoBatch>> micro;
-
-    // One optimiser step over `micro`; returns whether the run stops after it.
-    auto take_step = [&]() -> bool {
-      auto loss = options_.grad_cache ? accumulate_cached(micro) : accumulate(micro);
-      const bool stop = reduce_gradients(options_.stop.requested());
-      const auto params = optimizer_->parameters();
-      if (detail::nonfinite_loss_injected(pos.step + 1)) {
-        torch::NoGradGuard no_grad;
-        const double nan = std::numeric_limits<double>::quiet_NaN();
-        loss = loss * nan;
-        for (const auto& p : params) {
-          if (p.grad().defined()) p.grad().fill_(nan);
-        }
-      }
-      bool finite = true;
-      double step_loss = std::numeric_limits<double>::quiet_NaN();
-      if (amp) {
-        std::vector<torch::Tensor> grads;
-        for (const auto& p : params) {
-          if (p.grad().defined()) grads.push_back(p.grad());
-        }
-        auto found_inf = torch::zeros({1}, torch::TensorOptions().device(options_.device));
-        at::_amp_foreach_non_finite_check_and_unscale_(grads, found_inf, amp_scale_.reciprocal());
-        finite = found_inf.item<float>() == 0.0f;
-        at::_amp_update_scale_(amp_scale_, amp_growth_, found_inf, 2.0, 0.5, kAmpGrowthInterval);
-      }
-      if (finite) {
-        grad_norm = clip_grad_norm(params, options_.grad_clip);
-        // After the gradient norm's synchronisation the loss is ready: reading it costs no wait.
-        const double loss_value = loss.item<double>();
-        if (!std::isfinite(grad_norm) || !std::isfinite(loss_value)) {
-          // The gradients are all-reduced and the loss is the global batch's, so every rank
-          // takes this branch at the same step.
-          if (options_.on_nonfinite == NonfiniteAction::kStop) {
-            throw Error(fmt::format(
-                "epoch {} step {}: non-finite training loss {} / gradient norm {}; the update was "
-                "not applied and the run stops. {} Lower train.lr, or set train.on_nonfinite: "
-                "skip to drop such steps.",
-                epoch + 1, pos.step + 1, loss_value, grad_norm,
-                saved_step_ < 0
-                    ? std::string("No training state was saved yet.")
-                    : fmt::format("The last good training state is {} (step {}); continue it "
-                                  "with --resume {}.",
-                                  state_path(options_.run_dir).string(), saved_step_,
-                                  options_.run_dir.string())));
-          }
-          spdlog::warn(
-              "epoch {} step {}: non-finite training loss {} / gradient norm {}, update "
-              "dropped (train.on_nonfinite: skip)",
-              epoch + 1, pos.step + 1, loss_value, grad_norm);
-          finite = false;
-        } else {
-          optimizer_->step();
-          clamp_logit_scale(*model_);
-          step_loss = loss_value;
-        }
-      } else {
-        spdlog::warn("fp16: non-finite gradients, step skipped, loss scale now {}",
-                     amp_scale_.item<double>());
-      }
-      optimizer_->zero_grad();
-      // Logged losses are those of the steps that updated the weights.
-      if (finite) {
-        epoch_loss += loss;
-        window_loss += loss;
-        const int64_t terms = options_.grad_cache ? 1 : static_cast<int64_t>(micro.size());
-        epoch_terms += terms;
-        window_terms += terms;
-      } else {
-        ++pos.skipped_steps;
-      }
-      micro.clear();
-      ++pos.step;
-      ++window_steps;
-      if (main && options_.callbacks.on_step) {
-        options_.callbacks.on_step({epoch + 1, pos.step, step_loss, finite ? grad_norm : 0.0,
-                                    optimizer_->lr_of(ParamGroup::kAdapterDecay), finite});
-      }
-      if (window_steps >= options_.log_every) {
-        // The only host-device synchronisation for the loss: once per log window.
-        const double mean = window_loss.item<double>() / std::max<int64_t>(1, window_terms);
-        nlohmann::json line = {
-            {"kind", "train"},
-            {"epoch", epoch + 1},
-            {"step", pos.step},
-            {"samples", loader_.position() * world()},
-            {"loss", mean},
-            {"lr", optimizer_->lr_of(ParamGroup::kAdapterDecay)},
-            {"clip_lr", optimizer_->lr_of(ParamGroup::kClipNoDecay)},
-            {"logit_scale", model_->clip->logit_scale.exp().item<double>()},
-            {"grad_norm", grad_norm},
-            {"skipped_steps", pos.skipped_steps},
-            {"time_s", elapsed_before + seconds_since(t0)},
-        };
-        // A window of skipped steps only has no loss (JSON null).
-        if (window_terms == 0) line["loss"] = nullptr;
-        if (log) log->append(line);
-        spdlog::debug("epoch {} step {}: loss {:.4f}, {:.1f} samples/s", epoch + 1, pos.step, mean,
-                      static_cast<double>(window_micro * micro_size * world()) /
-                          std::max(1e-9, seconds_since(window_t)));
-        window_loss.zero_();
-        window_terms = 0;
-        window_micro = 0;
-        window_steps = 0;
-        window_t = Clock::now();
-      }
-      return stop;
-    };
-
-    while (true) {
-      std::optional<VideoBatch> batch;
-      if (distributed) {
-        if (micro_left == 0) break;
-        --micro_left;
-        batch = loader_.next();
-      } else {
-        batch = loader_.next();
-        if (!batch) break;
-        // A loss per micro-batch needs negatives in it; gradient caching has one loss for all.
-        if (!options_.grad_cache && batch->frames.size(0) < 2) continue;
-      }
-      micro.push_back(std::move(batch));
-      ++epoch_micro;
-      ++window_micro;
-      progress.update(loader_.position());
-      if (static_cast<int64_t>(micro.size()) != options_.grad_accum) continue;
-      if (take_step()) {
-        progress.finish();
-        pos.epoch = epoch;
-        pos.sample = loader_.position() * world();
-        finish_state(pos);
-        summary.interrupted = true;
-        summary.epochs_done = epoch;
-        summary.steps = pos.step;
-        summary.skipped_steps = pos.skipped_steps;
-        if (main) {
-          spdlog::warn("interrupted: training state saved to {} (resume with --resume {})",
-                       summary.state_path.string(), options_.run_dir.string());
-        }
-        if (main) write_results(summary, pos, elapsed_before + seconds_since(t0));
-        return summary;
-      }
-      // Mid-epoch state, unless this was the epoch's last step (the epoch end saves it anyway).
-      const int64_t left = samples_epoch - loader_.position();
-      if (save_every > 0 && pos.step % save_every == 0 &&
-          left >= (loader_.options().drop_last ? micro_size : 1)) {
-        pos.epoch = epoch;
-        pos.sample = loader_.position() * world();
-        finish_state(pos);
-      }
-    }
-    if (!micro.empty()) take_step();
-    progress.finish();
-    summary.epoch_loss.push_back(epoch_loss.item<double>() / std::max<int64_t>(1, epoch_terms));
-    spdlog::info("epoch {}/{}: mean loss {:.4f} over {} batches ({} steps in all)", epoch + 1,
-                 options_.epochs, summary.epoch_loss.back(), epoch_micro, pos.step);
-    if (main && options_.callbacks.on_epoch_end) {
-      options_.callbacks.on_epoch_end(epoch + 1, summary.epoch_loss.back());
-    }
-
-    // End of epoch: evaluate, checkpoint, save the state to resume from the next epoch.
-    std::map<std::string, std::string> meta = options_.checkpoint_metadata;
-    meta["name"] = options_.name;
-    meta["epoch"] = std::to_string(epoch + 1);
-    meta["step"] = std::to_string(pos.step);
-    const bool last_epoch = epoch + 1 == options_.epochs;
-    const auto checkpoints = options_.run_dir / "checkpoints";
-    if (evaluator_ && (options_.eval_every_epoch || last_epoch)) {
-      summary.final_eval = evaluator_->evaluate(*model_);
-      summary.final_epoch = epoch + 1;
-      const auto& r = *summary.final_eval;
-      const auto& m = r.metrics;
-      spdlog::info("epoch {} eval: {}", epoch + 1, m.summary());
-      if (m.convention != r.official.convention) {
-        spdlog::info("epoch {} eval: {}", epoch + 1, r.official.summary());
-      }
-      log_eval(epoch + 1);
-      if (main && options_.callbacks.on_eval) options_.callbacks.on_eval(epoch + 1, r);
-      meta["metrics"] = m.to_json().dump();
-      meta["metrics_official"] = r.official.to_json().dump();
-      update_best_by_metric(best_by_metric_, epoch + 1, r.official);
-      if (selection_score(m) > pos.best_score) {
-        pos.best_score = selection_score(m);
-        pos.best_epoch = epoch + 1;
-        best_json_ = r.labelled("best");
-        summary.best = m;
-        summary.best_official = r.official;
-        summary.best_epoch = epoch + 1;
-        if (main) save_adapter_weights(*model_, checkpoints / "best.safetensors", meta);
-      }
-    }
-    if (main && options_.save_every_epoch) {
-      save_adapter_weights(*model_, checkpoints / fmt::format("epoch_{}.safetensors", epoch + 1),
-                           meta);
-    }
-    if (main) save_adapter_weights(*model_, checkpoints / "last.safetensors", meta);
-    pos.epoch = epoch + 1;
-    pos.sample = 0;
-    finish_state(pos);
-    summary.epochs_done = epoch + 1;
-    summary.steps = pos.step;
-    summary.skipped_steps = pos.skipped_steps;
-    publish();
-    // Every rank must take the same decision: on one process the flag, on several the ranks agree
-    // through a collective.
-    bool stop_now = options_.stop.requested();
-    if (distributed) {
-      auto flag = torch::full({1}, stop_now ? 1.0 : 0.0);
-      options_.group->all_reduce_sum(flag, "agree on stopping");
-      stop_now = flag.item<double>() > 0;
-    }
-    const bool stop_here =
-        options_.stop_after_epochs > 0 && epoch + 1 >= options_.stop_after_epochs && !last_epoch;
-    if (stop_now || stop_here) {
-      summary.interrupted = true;
-      if (main) {
-        spdlog::warn("stopped after epoch {}: training state saved to {} (resume with --resume {})",
-                     epoch + 1, summary.state_path.string(), options_.run_dir.string());
-      }
-      if (main) write_results(summary, pos, elapsed_before + seconds_since(t0));
-      return summary;
-    }
+    if (run_epoch(st, epoch)) return summary;
   }
 
   // epochs == 0 (evaluate only) or a resumed run that had already finished its epochs.
@@ -802,10 +833,7 @@ TrainSummary Trainer::run(bool resume) {
     summary.final_eval = evaluator_->evaluate(*model_);
     summary.final_epoch = pos.epoch;
     spdlog::info("eval after epoch {}: {}", pos.epoch, summary.final_eval->metrics.summary());
-    log_eval(pos.epoch);
-    if (main && options_.callbacks.on_eval) {
-      options_.callbacks.on_eval(pos.epoch, *summary.final_eval);
-    }
+    log_eval(st, pos.epoch);
     if (best_json_.is_null()) {
       best_json_ = summary.final_eval->labelled("best");
       summary.best = summary.final_eval->metrics;
@@ -820,8 +848,22 @@ TrainSummary Trainer::run(bool resume) {
   summary.epochs_done = pos.epoch;
   summary.steps = pos.step;
   summary.skipped_steps = pos.skipped_steps;
-  publish();
+  publish(st);
   return summary;
+}
+
+void Trainer::prepare_run_dir(bool resume) {
+  if (!is_main()) return;
+  if (fs::create_directories(options_.run_dir / "checkpoints")) sync_directory(options_.run_dir);
+  // What writers killed mid-write left behind (their targets are intact).
+  for (const auto& dir : {options_.run_dir, options_.run_dir / "checkpoints",
+                          state_path(options_.run_dir).parent_path()}) {
+    remove_stale_temp_files(dir);
+  }
+  const auto config_path = options_.run_dir / "config.yaml";
+  if (!options_.config_yaml.empty() && (!resume || !fs::exists(config_path))) {
+    write_text_atomically(config_path, options_.config_yaml);
+  }
 }
 
 }  // namespace mva

@@ -99,13 +99,16 @@ TEST(AdapterInputNorm, VideoAdapterNormalisesEveryToken) {
 
 TEST(AdapterInputNorm, OnlyTheMvAdapterHasOne) {
   AdapterConfig a = AdapterConfig::mv_adapter(3, 3, 2);
-  a.video.type = "bottleneck";
+  a.video.type = AdapterType::kBottleneck;
   a.video.input_norm = true;
   try {
     a.validate(kWidth, kWidth, 2, 2);
     FAIL() << "bottleneck + input_norm accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("adapters.video.input_norm"), std::string::npos)
+  } catch (const ConfigError& e) {
+    // The key travels as data (the run config looks up where it was set); no source is known here.
+    EXPECT_EQ(e.key(), "adapters.video.input_norm") << e.what();
+    EXPECT_EQ(e.source(), "") << e.what();
+    EXPECT_NE(std::string(e.what()).find("adapters.video.input_norm: "), std::string::npos)
         << e.what();
   }
 }

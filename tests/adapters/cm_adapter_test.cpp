@@ -121,10 +121,10 @@ TEST(CmAdapter, SizesThatDoNotMatchTheTowersAreAnError) {
 
 TEST(CmAdapterConfig, NeedsCmAdapterInBothBranchesAndNoTying) {
   auto a = AdapterConfig::mv_adapter(4, 8, 2);
-  a.video.type = "cm_adapter";
+  a.video.type = AdapterType::kCmAdapter;
   a.tying.mode = TyingMode::kNone;
   EXPECT_ERROR_CONTAINS(a.validate(64, 32, 2, 2), "adapters.text.type");
-  a.text.type = "cm_adapter";
+  a.text.type = AdapterType::kCmAdapter;
   a.validate(64, 32, 2, 2);
   a.cm_share_dim = 33;
   EXPECT_ERROR_CONTAINS(a.validate(64, 32, 2, 2), "adapters.cm_share_dim");

@@ -16,7 +16,7 @@ namespace {
 
 BranchAdapterConfig convpass_config(int64_t r, double scale = 0.1) {
   BranchAdapterConfig c;
-  c.type = "convpass";
+  c.type = AdapterType::kConvpass;
   c.insertion = AdapterInsertion::kLnPar;
   c.mid_dim = r;
   c.scale = scale;

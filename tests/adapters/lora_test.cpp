@@ -17,7 +17,8 @@ LoraConfig lora_config(int64_t rank, double alpha, std::vector<std::string> targ
   LoraConfig c;
   c.rank = rank;
   c.alpha = alpha;
-  c.targets = std::move(targets);
+  c.targets.clear();
+  for (const auto& t : targets) c.targets.push_back(parse_enum<AttentionProjection>(t, "targets"));
   return c;
 }
 
@@ -200,8 +201,6 @@ TEST(LoraConfig, ValidationNamesTheKey) {
     a.validate(64, 32, 2, 2);
   };
   EXPECT_NO_THROW(check(lora_config(8, 16.0, {"q", "k", "v", "o"})));
-  EXPECT_ERROR_CONTAINS(check(lora_config(8, 16.0, {"q", "x"})),
-                        "adapters.lora.targets: 'x' (expected some of q, k, v, o)");
   EXPECT_ERROR_CONTAINS(check(lora_config(8, 16.0, {"q", "q"})),
                         "adapters.lora.targets: 'q' is listed twice");
   EXPECT_ERROR_CONTAINS(check(lora_config(8, 16.0, {})), "adapters.lora.targets: empty");
@@ -210,16 +209,14 @@ TEST(LoraConfig, ValidationNamesTheKey) {
   EXPECT_ERROR_CONTAINS(check(lora_config(48, 8.0)),
                         "adapters.lora.rank: 48 exceeds the text width 32");
   auto video_only = lora_config(48, 8.0);
-  video_only.towers = "video";
+  video_only.towers = LoraTowers::kVideo;
   EXPECT_NO_THROW(check(video_only));
-  video_only.towers = "audio";
-  EXPECT_ERROR_CONTAINS(check(video_only), "adapters.lora.towers: 'audio'");
 }
 
 TEST(LoraConfig, TowersAndTargets) {
   auto c = lora_config(4, 8.0);
   EXPECT_TRUE(c.on_tower(true) && c.on_tower(false));
-  c.towers = "text";
+  c.towers = LoraTowers::kText;
   EXPECT_FALSE(c.on_tower(true));
   EXPECT_TRUE(c.on_tower(false));
   c.rank = 0;

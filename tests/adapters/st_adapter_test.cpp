@@ -14,7 +14,7 @@ namespace {
 
 BranchAdapterConfig st_config(int64_t ca, std::vector<int64_t> kernel = {3, 1, 1}) {
   BranchAdapterConfig c;
-  c.type = "st_adapter";
+  c.type = AdapterType::kStAdapter;
   c.insertion = AdapterInsertion::kPre;
   c.mid_dim = ca;
   c.kernel = std::move(kernel);

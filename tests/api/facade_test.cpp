@@ -109,7 +109,7 @@ TEST(Retriever, EmbedVideoDecodesAsEvaluationDoes) {
   VideoEntry entry;
   entry.id = "x";
   entry.path = file;
-  auto decoded = load_clip(entry, eval_loader_options(cfg).clip);
+  auto decoded = load_video_clip(entry, eval_loader_options(cfg).clip);
   auto got = r.embed_video(file);
   ASSERT_EQ(got.sizes(), (std::vector<int64_t>{r.dim()}));
   EXPECT_TENSOR_NEAR(got, r.embed_frames(decoded.frames, decoded.mask)[0], 1e-5);

@@ -23,6 +23,13 @@ fs::path write_file(const fs::path& p, const std::string& text) {
   return p;
 }
 
+/// adapters.lora.targets as the names the config file uses.
+std::vector<std::string> target_names(const std::vector<AttentionProjection>& targets) {
+  std::vector<std::string> out;
+  for (auto t : targets) out.push_back(enum_name(t));
+  return out;
+}
+
 TEST(RunConfig, EmptyFileGivesThePaperRecipeDefaults) {
   auto dir = test::temp_dir("run_config_defaults");
   auto c = load_run_config(write_file(dir / "my_run.yaml", ""));
@@ -35,18 +42,18 @@ TEST(RunConfig, EmptyFileGivesThePaperRecipeDefaults) {
 
   const auto& v = c.adapters.video;
   EXPECT_TRUE(v.enabled);
-  EXPECT_EQ(v.type, "mv");
+  EXPECT_EQ(enum_name(v.type), "mv");
   EXPECT_TRUE(v.layers.empty());
   EXPECT_EQ(v.insertion, AdapterInsertion::kSeq);
   EXPECT_EQ(v.mid_dim, 64);
   EXPECT_EQ(v.heads, 2);
   EXPECT_DOUBLE_EQ(v.scale, 0.1);
-  EXPECT_EQ(v.temporal, "c");
+  EXPECT_EQ(enum_name(v.temporal), "c");
   EXPECT_EQ(v.calibration_dim, 16);
-  EXPECT_EQ(v.activation, "quick_gelu");
+  EXPECT_EQ(enum_name(v.activation), "quick_gelu");
   EXPECT_EQ(v.kernel, (std::vector<int64_t>{3, 1, 1}));
   EXPECT_EQ(v.seq_len, 12);
-  EXPECT_EQ(c.adapters.text.type, "mv");
+  EXPECT_EQ(enum_name(c.adapters.text.type), "mv");
   EXPECT_EQ(c.adapters.text.seq_len, 32);
   EXPECT_EQ(c.adapters.tying.mode, TyingMode::kScale);
   EXPECT_EQ(c.adapters.tying.layers, (std::vector<int64_t>{10, 11}));
@@ -56,8 +63,8 @@ TEST(RunConfig, EmptyFileGivesThePaperRecipeDefaults) {
   EXPECT_EQ(c.adapters.lora.rank, 0);  // LoRA off
   EXPECT_DOUBLE_EQ(c.adapters.lora.alpha, 8.0);
   EXPECT_DOUBLE_EQ(c.adapters.lora.dropout, 0.0);
-  EXPECT_EQ(c.adapters.lora.targets, (std::vector<std::string>{"q", "v"}));
-  EXPECT_EQ(c.adapters.lora.towers, "both");
+  EXPECT_EQ(target_names(c.adapters.lora.targets), (std::vector<std::string>{"q", "v"}));
+  EXPECT_EQ(enum_name(c.adapters.lora.towers), "both");
 
   EXPECT_EQ(c.data.dataset, "msrvtt");
   EXPECT_EQ(c.data.train_split, "train");
@@ -81,12 +88,12 @@ TEST(RunConfig, EmptyFileGivesThePaperRecipeDefaults) {
   EXPECT_DOUBLE_EQ(c.train.betas[1], 0.98);
   EXPECT_DOUBLE_EQ(c.train.eps, 1e-6);
   EXPECT_DOUBLE_EQ(c.train.warmup, 0.1);
-  EXPECT_EQ(c.train.schedule, "cosine");
+  EXPECT_EQ(enum_name(c.train.schedule), "cosine");
   EXPECT_DOUBLE_EQ(c.train.grad_clip, 1.0);
   EXPECT_DOUBLE_EQ(c.train.max_grad_norm, 1.0);
-  EXPECT_EQ(c.train.optimizer, "adamw");
+  EXPECT_EQ(enum_name(c.train.optimizer), "adamw");
   EXPECT_EQ(c.train.grad_accum, 1);
-  EXPECT_EQ(c.train.precision, "fp32");
+  EXPECT_EQ(enum_name(c.train.precision), "fp32");
   EXPECT_EQ(c.train.seed, 42);
   EXPECT_EQ(c.train.threads, 0);
   EXPECT_EQ(c.train.device, "cpu");
@@ -177,7 +184,7 @@ TEST(RunConfig, SetOverridesScalarsListsAndNestedKeysAfterTheFile) {
   EXPECT_EQ(c.model.clip, fs::path("/w/ViT-B-32.pt"));
   EXPECT_TRUE(c.eval.dsl);
   EXPECT_EQ(c.train.epochs, 6);  // the last override wins
-  EXPECT_EQ(c.adapters.video.temporal, "cp");
+  EXPECT_EQ(enum_name(c.adapters.video.temporal), "cp");
   EXPECT_EQ(c.adapters.text.seq_len, 64);
   // A single integer is a one-element list.
   auto one = load_run_config(
@@ -282,6 +289,53 @@ TEST(RunConfig, OutOfRangeValuesAreErrors) {
             kAutoSaveInterval);
 }
 
+/// The ConfigError `call` throws; a failure if it throws nothing or another type.
+template <typename F>
+std::optional<ConfigError> config_error_of(F call) {
+  try {
+    call();
+  } catch (const ConfigError& e) {
+    return e;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "not a ConfigError: " << e.what();
+    return std::nullopt;
+  }
+  ADD_FAILURE() << "no error";
+  return std::nullopt;
+}
+
+TEST(RunConfig, ErrorsCarryTheKeyAndWhereItWasSetAsData) {
+  auto dir = test::temp_dir("run_config_error_data");
+  const auto f = write_file(dir / "x.yaml", "train:\n  schedule: cosin\n");
+  auto e = config_error_of([&] { load_run_config(f); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->key(), "train.schedule");
+  EXPECT_EQ(e->source(), f.string() + ":2");
+  EXPECT_EQ(e->problem(), "'cosin' is not one of: cosine, linear, constant");
+  EXPECT_EQ(std::string(e->what()), f.string() + ":2: train.schedule: " + e->problem());
+
+  e = config_error_of([&] { load_run_config(f, {"train.schedule=linear", "train.lrr=1"}); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->key(), "train.lrr");
+  EXPECT_EQ(e->source(), "--set");
+
+  // A check of the adapters layer (which knows no file) gets the key's origin from the config.
+  const auto k =
+      write_file(dir / "k.yaml", "adapters:\n  tying:\n    mode: kronecker\n    kron_k: 5\n");
+  e = config_error_of([&] { load_run_config(k); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->key(), "adapters.tying.kron_k");
+  EXPECT_EQ(e->source(), k.string() + ":4");
+  EXPECT_EQ(e->problem(), "5 must divide the video widths 768 and 64 (model.arch ViT-B/16)");
+
+  // Loader settings checked after loading name the key; where it was set is not known there.
+  auto c = load_run_config(f, {"train.schedule=linear", "train.batch_size=6"});
+  e = config_error_of([&] { train_loader_options(c, 0, 4); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->key(), "train.batch_size");
+  EXPECT_EQ(e->source(), "");
+}
+
 TEST(RunConfig, EnumErrorsListTheChoices) {
   auto dir = test::temp_dir("run_config_enum");
   auto f = write_file(dir / "x.yaml", "train:\n  schedule: cosin\n");
@@ -345,10 +399,11 @@ TEST(RunConfig, LoraKeysAreCheckedAndReachTheModel) {
   auto f = write_file(dir / "l.yaml",
                       "adapters:\n  tying: {mode: none}\n  lora:\n    rank: 4\n    targets: v\n");
   auto c = load_run_config(f);
-  EXPECT_EQ(c.adapters.lora.targets, (std::vector<std::string>{"v"}));  // one name = a list
+  EXPECT_EQ(target_names(c.adapters.lora.targets),
+            (std::vector<std::string>{"v"}));  // one name = a list
   auto m = to_retrieval_model_config(c);
   EXPECT_EQ(m.adapters.lora.rank, 4);
-  EXPECT_EQ(m.adapters.lora.targets, (std::vector<std::string>{"v"}));
+  EXPECT_EQ(target_names(m.adapters.lora.targets), (std::vector<std::string>{"v"}));
 
   EXPECT_ERROR_CONTAINS(load_run_config(f, {"adapters.lora.targets=[q, x]"}),
                         "--set: adapters.lora.targets: 'x' is not one of: q, k, v, o");
@@ -475,14 +530,14 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
   EXPECT_EQ(b.model.clip, fs::path("/w/we ird${x}.pt"));  // no second expansion
   EXPECT_EQ(b.model.arch, "ViT-B/32");
   EXPECT_FALSE(b.model.train_clip_biases);
-  EXPECT_EQ(b.adapters.video.type, "bottleneck");
+  EXPECT_EQ(enum_name(b.adapters.video.type), "bottleneck");
   EXPECT_EQ(b.adapters.video.layers, (std::vector<int64_t>{3, 1, 2, 10, 11}));
   EXPECT_EQ(b.adapters.video.insertion, AdapterInsertion::kLnPar);
   EXPECT_EQ(b.adapters.video.heads, 3);
   EXPECT_EQ(b.adapters.video.scale, 0.30000000000000004);
-  EXPECT_EQ(b.adapters.video.temporal, "");
+  EXPECT_EQ(enum_name(b.adapters.video.temporal), "");
   EXPECT_EQ(b.adapters.video.calibration_dim, 7);
-  EXPECT_EQ(b.adapters.video.activation, "relu");
+  EXPECT_EQ(enum_name(b.adapters.video.activation), "relu");
   EXPECT_EQ(b.adapters.video.kernel, (std::vector<int64_t>{5, 3, 1}));
   EXPECT_EQ(b.adapters.text.insertion, AdapterInsertion::kPar);
   EXPECT_EQ(b.adapters.tying.mode, TyingMode::kKronecker);
@@ -491,8 +546,8 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
   EXPECT_EQ(b.adapters.lora.rank, 4);
   EXPECT_EQ(b.adapters.lora.alpha, 12.5);
   EXPECT_EQ(b.adapters.lora.dropout, 0.1);
-  EXPECT_EQ(b.adapters.lora.targets, (std::vector<std::string>{"o", "q"}));
-  EXPECT_EQ(b.adapters.lora.towers, "video");
+  EXPECT_EQ(target_names(b.adapters.lora.targets), (std::vector<std::string>{"o", "q"}));
+  EXPECT_EQ(enum_name(b.adapters.lora.towers), "video");
   EXPECT_EQ(b.data.dataset, "jsonl");
   EXPECT_EQ(b.data.train_split, "tr.jsonl");
   EXPECT_EQ(b.data.sampling, FrameSampling::kTail);
@@ -506,12 +561,12 @@ TEST(RunConfig, ToYamlRoundTripsEveryFieldAndIsStable) {
   EXPECT_EQ(b.train.clip_lr, 0.0);
   EXPECT_EQ(b.train.betas[1], 0.999);
   EXPECT_EQ(b.train.eps, 1e-8);
-  EXPECT_EQ(b.train.schedule, "linear");
-  EXPECT_EQ(b.train.optimizer, "bert_adam");
+  EXPECT_EQ(enum_name(b.train.schedule), "linear");
+  EXPECT_EQ(enum_name(b.train.optimizer), "bert_adam");
   EXPECT_EQ(b.train.max_grad_norm, 2.5);
   EXPECT_EQ(b.train.grad_accum, 4);
   EXPECT_EQ(b.data.shuffle_seed, std::optional<int64_t>(7));
-  EXPECT_EQ(b.train.precision, "bf16");
+  EXPECT_EQ(enum_name(b.train.precision), "bf16");
   EXPECT_EQ(b.train.device, "cuda:0");
   EXPECT_EQ(b.train.output_dir, fs::path("out/x"));
   EXPECT_FALSE(b.train.save_every_epoch);
@@ -710,13 +765,13 @@ TEST(ShippedConfigs, MvAdapterConfigsFollowThePaperRecipe) {
   EXPECT_DOUBLE_EQ(m.train.clip_lr, 1e-7);
   EXPECT_DOUBLE_EQ(m.train.weight_decay, 0.2);
   EXPECT_DOUBLE_EQ(m.train.warmup, 0.1);
-  EXPECT_EQ(m.train.schedule, "cosine");
+  EXPECT_EQ(enum_name(m.train.schedule), "cosine");
   EXPECT_DOUBLE_EQ(m.train.grad_clip, 1.0);
-  EXPECT_EQ(m.train.precision, "fp32");
+  EXPECT_EQ(enum_name(m.train.precision), "fp32");
   EXPECT_EQ(m.adapters.video.mid_dim, 64);
   EXPECT_EQ(m.adapters.video.heads, 2);
   EXPECT_DOUBLE_EQ(m.adapters.video.scale, 0.1);
-  EXPECT_EQ(m.adapters.video.temporal, "c");
+  EXPECT_EQ(enum_name(m.adapters.video.temporal), "c");
   EXPECT_EQ(m.adapters.tying.mode, TyingMode::kScale);
   EXPECT_EQ(m.adapters.tying.position, TyingPosition::kDownIn);
   EXPECT_EQ(m.adapters.tying.factor_dim, 32);
@@ -764,8 +819,8 @@ TEST(ShippedConfigs, OfficialCodeConfigsFollowTheOfficialCode) {
     SCOPED_TRACE(w.dataset);
     auto c = shipped(std::string(w.dataset) + "/mv_adapter_official_code_vit_b16.yaml");
     auto paper = shipped(std::string(w.dataset) + "/mv_adapter_vit_b16.yaml");
-    EXPECT_EQ(c.train.optimizer, "bert_adam");
-    EXPECT_EQ(c.train.master_weights, "fp16");
+    EXPECT_EQ(enum_name(c.train.optimizer), "bert_adam");
+    EXPECT_EQ(enum_name(c.train.master_weights), "fp16");
     EXPECT_EQ(c.train.seed, 0);
     EXPECT_EQ(c.data.shuffle_seed, std::optional<int64_t>(0));
     EXPECT_EQ(c.train.emulate_world_size, 8);
@@ -777,8 +832,8 @@ TEST(ShippedConfigs, OfficialCodeConfigsFollowTheOfficialCode) {
     EXPECT_EQ(c.adapters.video.input_norm, w.input_norm);
     EXPECT_EQ(c.adapters.text.input_norm, w.input_norm);
     // The paper configs stay the default recipe.
-    EXPECT_EQ(paper.train.optimizer, "adamw");
-    EXPECT_EQ(paper.train.master_weights, "fp32");
+    EXPECT_EQ(enum_name(paper.train.optimizer), "adamw");
+    EXPECT_EQ(enum_name(paper.train.master_weights), "fp32");
     EXPECT_EQ(paper.adapters.tying.position, TyingPosition::kDownIn);
     EXPECT_FALSE(paper.adapters.video.input_norm);
     // Data and schedule are the dataset's, whichever recipe.
@@ -801,20 +856,20 @@ TEST(ShippedConfigs, BaselinesAndAblationsChangeOnlyWhatTheyName) {
   EXPECT_EQ(ft.train.epochs, 15);
 
   auto no_ta = shipped("msrvtt/no_ta_vit_b16.yaml");
-  EXPECT_EQ(no_ta.adapters.video.type, "bottleneck");
-  EXPECT_EQ(no_ta.adapters.text.type, "mv");
+  EXPECT_EQ(enum_name(no_ta.adapters.video.type), "bottleneck");
+  EXPECT_EQ(enum_name(no_ta.adapters.text.type), "mv");
   EXPECT_EQ(no_ta.adapters.tying.mode, TyingMode::kScale);
 
   auto no_cmt = shipped("lsmdc/no_cmt_vit_b16.yaml");
   EXPECT_EQ(no_cmt.adapters.tying.mode, TyingMode::kNone);
-  EXPECT_EQ(no_cmt.adapters.video.type, "mv");
+  EXPECT_EQ(enum_name(no_cmt.adapters.video.type), "mv");
 
   for (const auto* v : {"seq", "par"}) {
     auto b = shipped(std::string("activitynet/bottleneck_") + v + "_vit_b16.yaml");
     const auto want = std::string(v) == "seq" ? AdapterInsertion::kSeq : AdapterInsertion::kPar;
     for (const auto* br : {&b.adapters.video, &b.adapters.text}) {
-      EXPECT_EQ(br->type, "bottleneck") << v;
-      EXPECT_EQ(br->activation, "relu") << v;
+      EXPECT_EQ(enum_name(br->type), "bottleneck") << v;
+      EXPECT_EQ(enum_name(br->activation), "relu") << v;
       EXPECT_EQ(br->insertion, want) << v;
     }
     EXPECT_EQ(b.adapters.tying.mode, TyingMode::kNone) << v;
@@ -840,8 +895,8 @@ TEST(ShippedConfigs, BaselinesAndAblationsChangeOnlyWhatTheyName) {
     EXPECT_EQ(lora.adapters.lora.rank, 8) << ds;
     EXPECT_DOUBLE_EQ(lora.adapters.lora.alpha, 8.0) << ds;
     EXPECT_DOUBLE_EQ(lora.adapters.lora.dropout, 0.0) << ds;
-    EXPECT_EQ(lora.adapters.lora.targets, (std::vector<std::string>{"q", "v"})) << ds;
-    EXPECT_EQ(lora.adapters.lora.towers, "both") << ds;
+    EXPECT_EQ(target_names(lora.adapters.lora.targets), (std::vector<std::string>{"q", "v"})) << ds;
+    EXPECT_EQ(enum_name(lora.adapters.lora.towers), "both") << ds;
     EXPECT_DOUBLE_EQ(lora.train.lr, 1e-4) << ds;
     EXPECT_EQ(lora.model.arch, "ViT-B/16") << ds;
   }
@@ -854,12 +909,12 @@ TEST(ShippedConfigs, BaselinesAndAblationsChangeOnlyWhatTheyName) {
       SCOPED_TRACE(std::string(ds) + "/" + method);
       auto b = shipped(std::string(ds) + "/" + method + "_vit_b16.yaml");
       EXPECT_EQ(b.data.dataset, ds);
-      EXPECT_EQ(b.adapters.video.type, method);
+      EXPECT_EQ(enum_name(b.adapters.video.type), method);
       EXPECT_EQ(b.adapters.video.insertion, std::string(method) == "convpass"
                                                 ? AdapterInsertion::kLnPar
                                                 : AdapterInsertion::kPre);
-      EXPECT_EQ(b.adapters.text.type, "bottleneck");
-      EXPECT_EQ(b.adapters.text.activation, "relu");
+      EXPECT_EQ(enum_name(b.adapters.text.type), "bottleneck");
+      EXPECT_EQ(enum_name(b.adapters.text.activation), "relu");
       EXPECT_EQ(b.adapters.text.insertion, AdapterInsertion::kSeq);
       EXPECT_EQ(b.adapters.tying.mode, TyingMode::kNone);
       EXPECT_TRUE(b.model.train_clip_biases);
@@ -876,7 +931,7 @@ TEST(ShippedConfigs, CmAdapterAndSeqTransfOnEveryDataset) {
     EXPECT_EQ(cm.model.head, VideoHead::kMean) << ds;
     EXPECT_TRUE(cm.model.train_clip_biases) << ds;  // as MV-Adapter's recipe
     for (const auto* br : {&cm.adapters.video, &cm.adapters.text}) {
-      EXPECT_EQ(br->type, "cm_adapter") << ds;
+      EXPECT_EQ(enum_name(br->type), "cm_adapter") << ds;
       EXPECT_EQ(br->mid_dim, 64) << ds;
       EXPECT_TRUE(br->layers.empty()) << ds;
     }

@@ -94,7 +94,7 @@ ClipFrames load(const VideoEntry& v, int64_t frames) {
   ClipOptions opts;
   opts.frames = frames;
   opts.transform.size = 32;  // the frames' own size: the crop is the whole frame
-  return load_clip(v, opts);
+  return load_video_clip(v, opts);
 }
 
 class SyntheticShapes : public ::testing::Test {

@@ -176,7 +176,7 @@ TEST(VideoDecoder, ZeroFrameVideoIsAnErrorAndOneFrameVideoIsOneFrame) {
   ASSERT_EQ(one.frames.size(), 1u);
   EXPECT_EQ(one.frames[0].sizes(), (std::vector<int64_t>{32, 32, 3}));
   // As a clip: the one frame, then zero frames masked out.
-  const auto clip = load_clip(entry(dir / "one.mp4"), ClipOptions{});
+  const auto clip = load_video_clip(entry(dir / "one.mp4"), ClipOptions{});
   EXPECT_TRUE(
       torch::equal(clip.mask, torch::tensor({1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, torch::kInt64)));
   EXPECT_EQ(clip.frames[1].count_nonzero().item<int64_t>(), 0);

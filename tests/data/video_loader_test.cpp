@@ -68,7 +68,7 @@ std::vector<std::pair<int64_t, int64_t>> run_epoch(VideoLoader& loader, int64_t 
 TEST(VideoLoader, ClipWithElevenOneFpsFramesIsPaddedWithOneZeroFrame) {
   MVA_REQUIRE_VIDEO();
   ClipOptions opts;  // 12 frames, 224 px, official sampling
-  const auto clip = load_clip(video("video7375", test::fixture_path(kEleven)), opts);
+  const auto clip = load_video_clip(video("video7375", test::fixture_path(kEleven)), opts);
   EXPECT_EQ(clip.num_sampled, 11);
   EXPECT_EQ(clip.frames.sizes(), (std::vector<int64_t>{12, 3, 224, 224}));
   EXPECT_TRUE(
@@ -134,7 +134,7 @@ TEST(VideoLoader, BatchesPairFramesTokensAndIndices) {
   EXPECT_TRUE(torch::equal(b->video_index, torch::tensor({0, 0, 1}, torch::kInt64)));
   EXPECT_TRUE(torch::equal(b->token_ids[2],
                            torch::tensor({49406, 1002, 49407, 0, 0, 0, 0, 0}, torch::kInt64)));
-  const auto clip = load_clip(m.videos[1], o.clip);
+  const auto clip = load_video_clip(m.videos[1], o.clip);
   EXPECT_TRUE(torch::equal(b->frames[2], clip.frames));
   EXPECT_TENSOR_NEAR(model_frames(*b, torch::kCPU)[2], normalize_clip(clip.frames), 0.0);
   EXPECT_TRUE(torch::equal(b->frame_mask[2], clip.mask));

@@ -86,7 +86,8 @@ TEST(Evaluator, EmbeddingsEqualTheModelAppliedOneVideoAtATime) {
   ASSERT_EQ(enc.text_emb.size(0), 16);
   EXPECT_TRUE(enc.skipped_videos.empty());
 
-  // By hand: decode with load_clip, normalise with CLIP's mean/std, embed one video at a time.
+  // By hand: decode with load_video_clip, normalise with CLIP's mean/std, embed one video at a
+  // time.
   torch::NoGradGuard ng;
   const auto mean = torch::tensor({0.48145466, 0.4578275, 0.40821073}).view({1, 3, 1, 1});
   const auto stdv = torch::tensor({0.26862954, 0.26130258, 0.27577711}).view({1, 3, 1, 1});
@@ -94,7 +95,7 @@ TEST(Evaluator, EmbeddingsEqualTheModelAppliedOneVideoAtATime) {
   copt.frames = 4;
   copt.transform.size = 32;
   for (int64_t v = 0; v < 8; ++v) {
-    auto c = load_clip(m.videos[static_cast<size_t>(v)], copt);
+    auto c = load_video_clip(m.videos[static_cast<size_t>(v)], copt);
     auto x = (c.frames.to(torch::kFloat) / 255.0 - mean) / stdv;
     x = x * c.mask.to(torch::kFloat).view({4, 1, 1, 1});  // padded frames are zero
     auto want = model->embed_videos(x.unsqueeze(0), c.mask.unsqueeze(0));

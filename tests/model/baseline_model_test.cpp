@@ -19,12 +19,12 @@ RetrievalModelConfig baseline(const std::string& type) {
   RetrievalModelConfig cfg;
   cfg.adapters = AdapterConfig::mv_adapter(/*frames=*/4, /*words=*/8, /*layers=*/2);
   auto& v = cfg.adapters.video;
-  v.type = type;
+  v.type = parse_enum<AdapterType>(type, "type");
   v.mid_dim = 8;
   v.insertion = type == "convpass" ? AdapterInsertion::kLnPar : AdapterInsertion::kPre;
   auto& t = cfg.adapters.text;
-  t.type = "bottleneck";
-  t.activation = "relu";
+  t.type = AdapterType::kBottleneck;
+  t.activation = Activation::kRelu;
   t.mid_dim = 8;
   cfg.adapters.tying.mode = TyingMode::kNone;
   cfg.adapters.tying.layers.clear();
@@ -136,7 +136,7 @@ TEST(BaselineModel, RejectsAPlacementThatIsNotTheAuthors) {
   EXPECT_ERROR_CONTAINS(RetrievalModel(load_clip(fx.dir / "clip.safetensors"), cfg),
                         "expected ln_par");
   cfg = baseline("st_adapter");
-  cfg.adapters.text.type = "st_adapter";
+  cfg.adapters.text.type = AdapterType::kStAdapter;
   cfg.adapters.text.insertion = AdapterInsertion::kPre;
   EXPECT_ERROR_CONTAINS(RetrievalModel(load_clip(fx.dir / "clip.safetensors"), cfg),
                         "adapts the video branch only");

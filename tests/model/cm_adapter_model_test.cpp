@@ -17,7 +17,7 @@ namespace {
 RetrievalModelConfig cm_adapter_config(int64_t r = 8, int64_t share_dim = 16) {
   RetrievalModelConfig cfg;
   cfg.adapters = AdapterConfig::mv_adapter(/*frames=*/4, /*words=*/8, /*layers=*/2);
-  cfg.adapters.video.type = cfg.adapters.text.type = "cm_adapter";
+  cfg.adapters.video.type = cfg.adapters.text.type = AdapterType::kCmAdapter;
   cfg.adapters.video.mid_dim = cfg.adapters.text.mid_dim = r;
   cfg.adapters.cm_share_dim = share_dim;
   cfg.adapters.tying.mode = TyingMode::kNone;

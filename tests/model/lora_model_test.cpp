@@ -14,7 +14,7 @@ namespace {
 
 /// LoRA alone: no bottleneck adapters, no tying, CLIP (biases too) frozen.
 RetrievalModelConfig lora_only(int64_t rank, std::vector<std::string> targets = {"q", "v"},
-                               std::string towers = "both") {
+                               const std::string& towers = "both") {
   RetrievalModelConfig cfg;
   cfg.adapters = AdapterConfig::mv_adapter(/*frames=*/4, /*words=*/8, /*layers=*/2);
   cfg.adapters.video.enabled = cfg.adapters.text.enabled = false;
@@ -22,8 +22,11 @@ RetrievalModelConfig lora_only(int64_t rank, std::vector<std::string> targets = 
   cfg.adapters.tying.layers.clear();
   cfg.adapters.lora.rank = rank;
   cfg.adapters.lora.alpha = 16.0;
-  cfg.adapters.lora.targets = std::move(targets);
-  cfg.adapters.lora.towers = std::move(towers);
+  cfg.adapters.lora.targets.clear();
+  for (const auto& t : targets) {
+    cfg.adapters.lora.targets.push_back(parse_enum<AttentionProjection>(t, "targets"));
+  }
+  cfg.adapters.lora.towers = parse_enum<LoraTowers>(towers, "towers");
   cfg.train_clip_biases = false;
   return cfg;
 }

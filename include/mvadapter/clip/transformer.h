@@ -4,6 +4,8 @@
 
 #include <torch/nn.h>
 
+#include "mvadapter/core/enum_names.h"
+
 namespace mva {
 
 /// x * sigmoid(1.702 x): the activation of OpenAI CLIP and of every MV-Adapter block.
@@ -15,6 +17,13 @@ torch::Tensor layer_norm_fp32(torch::nn::LayerNorm ln, const torch::Tensor& x);
 
 /// The four projections of self-attention: query, key, value (rows of the fused in_proj) and out.
 enum class AttentionProjection { kQuery, kKey, kValue, kOutput };
+/// q, k, v, o: the words of `adapters.lora.targets` and of LoRA's parameter names (`q_a`, ...).
+constexpr std::array<EnumName<AttentionProjection>, 4> enum_names(AttentionProjection) {
+  return {{{AttentionProjection::kQuery, "q"},
+           {AttentionProjection::kKey, "k"},
+           {AttentionProjection::kValue, "v"},
+           {AttentionProjection::kOutput, "o"}}};
+}
 
 /// Interface of a low-rank update of attention projections (LoRA); implemented in the adapters
 /// layer, installed with MultiheadAttentionImpl::set_lora.
@@ -64,6 +73,13 @@ enum class AdapterInsertion {
   kLnPar,  ///< out = x + h + A(LN2 x): reads the normalised MLP input (Convpass)
   kPre,    ///< x <- x + A(x) before the sub-layer, then x + h: in series (ST-Adapter)
 };
+/// seq, par, ln_par, pre (`adapters.*.insertion`, the official `forward`).
+constexpr std::array<EnumName<AdapterInsertion>, 4> enum_names(AdapterInsertion) {
+  return {{{AdapterInsertion::kSeq, "seq"},
+           {AdapterInsertion::kPar, "par"},
+           {AdapterInsertion::kLnPar, "ln_par"},
+           {AdapterInsertion::kPre, "pre"}}};
+}
 
 /// "seq" | "par" | "ln_par" | "pre" -> AdapterInsertion; throws Error naming `field` otherwise.
 AdapterInsertion parse_adapter_insertion(const std::string& name, const std::string& field);

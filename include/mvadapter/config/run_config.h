@@ -12,7 +12,10 @@
 #include "mvadapter/data/manifest.h"
 #include "mvadapter/data/video_loader.h"
 #include "mvadapter/eval/metrics.h"
+#include "mvadapter/model/precision.h"
 #include "mvadapter/model/retrieval_model.h"
+#include "mvadapter/train/lr_schedule.h"
+#include "mvadapter/train/optimizer.h"
 #include "mvadapter/train/trainer.h"
 
 namespace mva {
@@ -65,7 +68,7 @@ struct DataSection {
   std::optional<int64_t> shuffle_seed;
 };
 
-/// `train.*`: optimisation. schedule/optimizer/precision are names the train layer parses.
+/// `train.*`: optimisation.
 struct TrainSection {
   int64_t epochs = 5;  ///< 0: evaluate only
   /// Samples per optimiser step, all micro-batches (grad_accum) together; grad_accum divides it.
@@ -76,19 +79,19 @@ struct TrainSection {
   std::array<double, 2> betas = {0.9, 0.98};
   double eps = 1e-6;
   double warmup = 0.1;              ///< fraction of all steps with a linear warm-up
-  std::string schedule = "cosine";  ///< cosine | linear | constant
+  ScheduleKind schedule = ScheduleKind::kCosine;
   double grad_clip = 1.0;           ///< global grad-norm clip; 0 = off
   /// bert_adam only: its own clip of each tensor's gradient (official max_grad_norm); 0 = off.
   double max_grad_norm = 1.0;
-  std::string optimizer = "adamw";  ///< adamw | bert_adam (the official optimiser, exactly)
+  OptimizerKind optimizer = OptimizerKind::kAdamW;  ///< bert_adam: the official optimiser, exactly
   int64_t grad_accum = 1;           ///< micro-batches per optimiser step
-  std::string precision = "fp32";   ///< fp32 | bf16 | fp16 (fp16 only on CUDA)
-  /// fp32 | fp16: fp16 stores and updates the trainable weights and moments in fp16 as the
-  /// official code does (bert_adam only; small updates round away).
-  std::string master_weights = "fp32";
+  Precision precision = Precision::kFp32;  ///< fp16 only on CUDA
+  /// fp16 stores and updates the trainable weights and moments in fp16 as the official code does
+  /// (bert_adam only; small updates round away).
+  MasterWeights master_weights = MasterWeights::kFp32;
   int64_t seed = 42;
   int64_t threads = 0;               ///< intra-op threads; 0 = all cores
-  std::string device = "cpu";        ///< cpu | cuda | cuda:N
+  std::string device = "cpu";        ///< cpu | cuda | cuda:N (read by device_from_name)
   std::filesystem::path output_dir;  ///< "runs/<name>" unless set
   int64_t log_every = 10;            ///< steps between log lines / metrics.jsonl windows
   bool save_every_epoch = true;
@@ -115,7 +118,7 @@ struct TrainSection {
 
 /// `dist.*`: how the ranks of a multi-process run talk (the ranks come from the environment).
 struct DistSection {
-  std::string backend = "auto";  ///< auto | gloo | nccl
+  DistBackend backend = DistBackend::kAuto;
   double timeout_s = 1800.0;     ///< rendezvous and every collective, before the run stops
   bool log_all_ranks = false;    ///< ranks > 0 also write train.rank<N>.log
 };
@@ -148,7 +151,8 @@ struct RunConfig {
 /// "key.path=value" in order (the value is YAML: `train.lr=1e-5`, `adapters.tying.layers=[9,10]`),
 /// then `${ENV}` expansion of string values and validation. Every key must be known, of the right
 /// type and in range; an error names the file and line (or "--set"), the dotted key and what was
-/// expected: the closest valid key for an unknown one, the choices for an enumeration.
+/// expected: the closest valid key for an unknown one, the choices for an enumeration. Errors in a
+/// key's value are ConfigError, carrying the key and its origin as data.
 RunConfig load_run_config(const std::filesystem::path& path,
                           const std::vector<std::string>& overrides = {});
 

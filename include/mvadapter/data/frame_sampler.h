@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "mvadapter/core/enum_names.h"
+
 namespace mva {
 
 /// How F frames are chosen among the n sampled (1-fps) frames of a video.
@@ -12,6 +14,13 @@ enum class FrameSampling {
   kHead,      ///< the first F (`slice_framepos: 0`)
   kTail,      ///< the last F (`slice_framepos: 1`)
 };
+/// official, linspace, head, tail (`data.sampling`).
+constexpr std::array<EnumName<FrameSampling>, 4> enum_names(FrameSampling) {
+  return {{{FrameSampling::kOfficial, "official"},
+           {FrameSampling::kLinspace, "linspace"},
+           {FrameSampling::kHead, "head"},
+           {FrameSampling::kTail, "tail"}}};
+}
 
 /// "official", "linspace", "head" or "tail"; throws Error naming the valid choices otherwise.
 FrameSampling parse_frame_sampling(const std::string& name);

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "mvadapter/core/enum_names.h"
+
 namespace mva {
 
 /// One video of a dataset: where its pixels are and which part of it counts.
@@ -23,6 +25,11 @@ enum class CaptionSampling {
   kEveryCaption,        ///< every caption is a sample (MSR-VTT `--expand_msrvtt_sentences`)
   kOneCaptionPerVideo,  ///< each video once per epoch with one of its captions drawn at random
 };
+/// all, one_per_video (`data.caption_sampling`).
+constexpr std::array<EnumName<CaptionSampling>, 2> enum_names(CaptionSampling) {
+  return {{{CaptionSampling::kEveryCaption, "all"},
+           {CaptionSampling::kOneCaptionPerVideo, "one_per_video"}}};
+}
 
 /// One caption (or joined paragraph) and the video it describes.
 struct CaptionEntry {

@@ -12,6 +12,7 @@
 
 #include <torch/types.h>
 
+#include "mvadapter/core/enum_names.h"
 #include "mvadapter/data/frame_sampler.h"
 #include "mvadapter/data/manifest.h"
 #include "mvadapter/data/video_decoder.h"
@@ -40,13 +41,17 @@ struct ClipFrames {
 
 /// Decode, sample F frames, resize and crop one video (DESIGN.md §4). Throws Error naming the
 /// path when the video is missing or cannot be decoded.
-ClipFrames load_clip(const VideoEntry& video, const ClipOptions& opts = {});
+ClipFrames load_video_clip(const VideoEntry& video, const ClipOptions& opts = {});
 
 /// What the loader does with a video that cannot be decoded.
 enum class OnError {
   kSkip,  ///< log a warning (id and path), count it, leave the sample out
   kFail,  ///< stop: next() throws Error naming the video
 };
+/// skip, fail (`data.on_error`).
+constexpr std::array<EnumName<OnError>, 2> enum_names(OnError) {
+  return {{{OnError::kSkip, "skip"}, {OnError::kFail, "fail"}}};
+}
 
 /// "skip" or "fail"; throws Error otherwise.
 OnError parse_on_error(const std::string& name);

@@ -9,6 +9,8 @@
 
 #include <torch/types.h>
 
+#include "mvadapter/core/enum_names.h"
+
 namespace mva {
 
 /// Where this process sits in a multi-process run, as torchrun, SLURM or `--nproc` describe it.
@@ -32,6 +34,11 @@ enum class DistBackend {
   kGloo,  ///< CPU tensors (CUDA tensors are staged through the host)
   kNccl,  ///< CUDA tensors; needs a LibTorch built with NCCL
 };
+/// auto, gloo, nccl (`dist.backend`).
+constexpr std::array<EnumName<DistBackend>, 3> enum_names(DistBackend) {
+  return {
+      {{DistBackend::kAuto, "auto"}, {DistBackend::kGloo, "gloo"}, {DistBackend::kNccl, "nccl"}}};
+}
 /// "auto" | "gloo" | "nccl" -> DistBackend; throws Error naming `field` otherwise.
 DistBackend parse_dist_backend(const std::string& name, const std::string& field);
 std::string to_string(DistBackend backend);

@@ -6,6 +6,8 @@
 #include <torch/types.h>
 #include <nlohmann/json.hpp>
 
+#include "mvadapter/core/enum_names.h"
+
 namespace mva {
 
 /// How ranks are turned into numbers (DESIGN.md §5). All count a candidate only when it scores
@@ -26,6 +28,12 @@ namespace mva {
 ///   caption. Neither published code ranks this way; it is kept, under its own name, for numbers
 ///   reported before. With one caption per video it equals kStandard.
 enum class RankConvention { kStandard, kOfficial, kCaptionRanking };
+/// standard, official, caption_ranking (`eval.convention`).
+constexpr std::array<EnumName<RankConvention>, 3> enum_names(RankConvention) {
+  return {{{RankConvention::kStandard, "standard"},
+           {RankConvention::kOfficial, "official"},
+           {RankConvention::kCaptionRanking, "caption_ranking"}}};
+}
 
 /// "standard" / "official" / "caption_ranking".
 std::string to_string(RankConvention convention);
@@ -77,6 +85,9 @@ struct RetrievalMetrics {
   /// {"t2v": {"R1","R5","R10","RSum","MdR","MnR","num_queries"}, "v2t": {...}, "num_captions",
   /// "num_videos", "convention", "dsl", and "dsl_temperature" when dsl is on}.
   nlohmann::json to_json() const;
+  /// Inverse of to_json; throws Error naming `where` (a file and key) and the field that is
+  /// missing or of the wrong type.
+  static RetrievalMetrics from_json(const nlohmann::json& j, const std::string& where);
   /// One line for logs: both directions, the sizes and the conventions used.
   std::string summary() const;
   /// A few lines for a terminal: a title naming the convention, the sizes and DSL, then a table

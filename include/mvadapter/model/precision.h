@@ -1,9 +1,12 @@
 #pragma once
 
+#include <optional>
 #include <set>
 #include <string>
 
 #include <torch/torch.h>
+
+#include "mvadapter/core/enum_names.h"
 
 namespace mva {
 
@@ -14,6 +17,10 @@ enum class Precision {
   kBf16,  ///< autocast to bfloat16 (CPU: oneDNN; CUDA: Ampere and later)
   kFp16,  ///< autocast to float16 with dynamic loss scaling (CUDA only)
 };
+/// fp32, bf16, fp16 (`train.precision`).
+constexpr std::array<EnumName<Precision>, 3> enum_names(Precision) {
+  return {{{Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"}, {Precision::kFp16, "fp16"}}};
+}
 
 /// "fp32" | "bf16" | "fp16" -> Precision; throws Error naming `field` otherwise.
 Precision parse_precision(const std::string& name, const std::string& field);
@@ -27,6 +34,10 @@ enum class MasterWeights {
   /// fp16 and BertAdam keeps fp16 moments, so small updates round away (paper-notes §2).
   kFp16,
 };
+/// fp32, fp16 (`train.master_weights`).
+constexpr std::array<EnumName<MasterWeights>, 2> enum_names(MasterWeights) {
+  return {{{MasterWeights::kFp32, "fp32"}, {MasterWeights::kFp16, "fp16"}}};
+}
 
 /// "fp32" | "fp16" -> MasterWeights; throws Error naming `field` otherwise.
 MasterWeights parse_master_weights(const std::string& name, const std::string& field);
@@ -44,6 +55,11 @@ void round_to_official_fp16(torch::nn::Module& model);
 
 /// Checks that `precision` can run on `device` (fp16 needs CUDA); throws Error naming `field`.
 void check_precision(Precision precision, const torch::Device& device, const std::string& field);
+
+/// "cpu" | "cuda" | "cuda:N" -> the device that names (cuda is cuda:0), without asking whether
+/// this build or machine has it; nullopt for any other text. The one reader of device names:
+/// config validation and parse_device use it.
+std::optional<torch::Device> device_from_name(const std::string& name);
 
 /// "cpu" | "cuda" | "cuda:N" -> a device this build can use. A CUDA device on a build or machine
 /// without CUDA is an Error naming `field`, not a crash at the first tensor.

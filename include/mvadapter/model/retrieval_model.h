@@ -6,6 +6,7 @@
 
 #include "mvadapter/adapters/adapter_config.h"
 #include "mvadapter/clip/clip_model.h"
+#include "mvadapter/core/enum_names.h"
 #include "mvadapter/model/seq_transf_head.h"
 
 namespace mva {
@@ -17,6 +18,13 @@ enum class TrainableSet {
   kBitFit,    ///< CLIP biases only
   kNone,      ///< nothing: zero-shot evaluation
 };
+/// adapters, full, bitfit, none (`model.trainable`).
+constexpr std::array<EnumName<TrainableSet>, 4> enum_names(TrainableSet) {
+  return {{{TrainableSet::kAdapters, "adapters"},
+           {TrainableSet::kFull, "full"},
+           {TrainableSet::kBitFit, "bitfit"},
+           {TrainableSet::kNone, "none"}}};
+}
 
 /// "adapters" | "full" | "bitfit" | "none" -> TrainableSet; throws Error naming `field` otherwise.
 TrainableSet parse_trainable_set(const std::string& name, const std::string& field);
@@ -26,6 +34,10 @@ enum class VideoHead {
   kMean,       ///< normalise frames, masked mean, normalise (MV-Adapter, CLIP4Clip meanP)
   kSeqTransf,  ///< CLIP4Clip's seqTransf: a transformer over the frames first (SeqTransfHead)
 };
+/// mean, seqtransf (`model.head`).
+constexpr std::array<EnumName<VideoHead>, 2> enum_names(VideoHead) {
+  return {{{VideoHead::kMean, "mean"}, {VideoHead::kSeqTransf, "seqtransf"}}};
+}
 
 /// "mean" | "seqtransf" -> VideoHead; throws Error naming `field` otherwise.
 VideoHead parse_video_head(const std::string& name, const std::string& field);

@@ -2,6 +2,8 @@
 #include <cstdint>
 #include <string>
 
+#include "mvadapter/core/enum_names.h"
+
 namespace mva {
 
 /// The shape of the learning rate after the linear warm-up (the official BertAdam schedules).
@@ -10,6 +12,12 @@ enum class ScheduleKind {
   kLinear,    ///< (x - 1)/(warmup - 1), floored at 0 (official `warmup_linear`)
   kConstant,  ///< 1 (official `warmup_constant`)
 };
+/// cosine, linear, constant (`train.schedule`).
+constexpr std::array<EnumName<ScheduleKind>, 3> enum_names(ScheduleKind) {
+  return {{{ScheduleKind::kCosine, "cosine"},
+           {ScheduleKind::kLinear, "linear"},
+           {ScheduleKind::kConstant, "constant"}}};
+}
 
 /// "cosine" | "linear" | "constant" -> ScheduleKind; throws Error naming `field` otherwise.
 ScheduleKind parse_schedule_kind(const std::string& name, const std::string& field);

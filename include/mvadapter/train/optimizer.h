@@ -8,6 +8,7 @@
 
 #include <torch/nn/module.h>
 
+#include "mvadapter/core/enum_names.h"
 #include "mvadapter/io/safetensors.h"
 #include "mvadapter/model/precision.h"
 #include "mvadapter/model/retrieval_model.h"
@@ -20,6 +21,10 @@ enum class OptimizerKind {
   kAdamW,     ///< torch.optim.AdamW: bias-corrected moments, decay p *= 1 - lr·wd before the step
   kBertAdam,  ///< the official BertAdam: no bias correction, per-tensor grad clip, wd·p in update
 };
+/// adamw, bert_adam (`train.optimizer`).
+constexpr std::array<EnumName<OptimizerKind>, 2> enum_names(OptimizerKind) {
+  return {{{OptimizerKind::kAdamW, "adamw"}, {OptimizerKind::kBertAdam, "bert_adam"}}};
+}
 
 /// "adamw" | "bert_adam" -> OptimizerKind; throws Error naming `field` otherwise.
 OptimizerKind parse_optimizer_kind(const std::string& name, const std::string& field);

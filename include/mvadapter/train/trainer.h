@@ -10,12 +10,14 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "mvadapter/core/enum_names.h"
 #include "mvadapter/data/video_loader.h"
 #include "mvadapter/dist/process_group.h"
 #include "mvadapter/eval/evaluator.h"
 #include "mvadapter/model/precision.h"
 #include "mvadapter/model/retrieval_model.h"
 #include "mvadapter/train/optimizer.h"
+#include "mvadapter/train/run_results.h"
 
 namespace mva {
 
@@ -25,8 +27,12 @@ enum class NonfiniteAction {
   kStop,  ///< stop the run with one error naming the step; the last saved state is the good one
   kSkip,  ///< drop the step's update, count it (metrics.jsonl, results.json) and go on
 };
+/// stop, skip (`train.on_nonfinite`).
+constexpr std::array<EnumName<NonfiniteAction>, 2> enum_names(NonfiniteAction) {
+  return {{{NonfiniteAction::kStop, "stop"}, {NonfiniteAction::kSkip, "skip"}}};
+}
 
-/// "stop" or "skip": the one name table of NonfiniteAction (config keys, messages).
+/// enum_name(action), kept for callers that print options with to_string.
 std::string to_string(NonfiniteAction action);
 
 /// `train.save_every_steps: auto`.
@@ -117,8 +123,9 @@ struct TrainerOptions {
   std::filesystem::path run_dir;
   std::string name;         ///< run name (results.json, report)
   std::string config_yaml;  ///< the resolved config, written as run_dir/config.yaml
-  /// Written into results.json under these keys (dataset, arch, method, command, ...).
-  nlohmann::json run_info = nlohmann::json::object();
+  /// What results.json says about the run besides its outcome (dataset, arch, command, ...);
+  /// the Trainer fills in the rest.
+  RunResults run_info;
   /// Extra metadata stored in every adapter checkpoint (backbone sha256, ...).
   std::map<std::string, std::string> checkpoint_metadata;
   /// Ends the run at the next optimiser step when requested (state saved): SIGINT in the CLI.
@@ -192,6 +199,26 @@ class Trainer {
   void save_state(const Position& pos);
   Position load_state();
   void write_results(const TrainSummary& summary, const Position& pos, double wall_s);
+
+  // One run() in parts: its state, one optimiser step, one epoch, the epoch's end (evaluation,
+  // checkpoints, state) and the run directory's side effects.
+  struct RunState;
+  struct EpochState;
+  /// Makes the run directory (rank 0): folders, stale temporary files removed, config.yaml.
+  void prepare_run_dir(bool resume);
+  /// One optimiser step over the collected micro-batches; returns whether the run stops after it.
+  bool take_step(RunState& st, EpochState& ep);
+  /// One epoch from the saved position; returns whether the run stopped (state saved).
+  bool run_epoch(RunState& st, int64_t epoch);
+  /// Evaluation, adapter checkpoints, training state and results after `epoch`; returns whether
+  /// the run stops there.
+  bool end_epoch(RunState& st, int64_t epoch);
+  /// Saves the training state at st.pos (rank 0 writes; every rank syncs the log).
+  void finish_state(RunState& st);
+  /// The metrics.jsonl line and the on_eval callback of st.summary.final_eval.
+  void log_eval(RunState& st, int64_t epoch_done);
+  /// results.json and the on_results callback (rank 0).
+  void publish(RunState& st);
   /// Embeddings of one micro-batch, padded to the loader's batch size on a multi-process run
   /// (a missing or short batch: zero rows, marked invalid in `valid`).
   std::pair<torch::Tensor, torch::Tensor> embed(const std::optional<VideoBatch>& batch,
