@@ -9,6 +9,7 @@
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
 #include "mvadapter/data/dataset_readers.h"
+#include "mvadapter/eval/query_ranks.h"
 #include "mvadapter/io/atomic_file.h"
 #include "mvadapter/model/adapter_checkpoint.h"
 
@@ -38,7 +39,9 @@ void add_eval_command(CLI::App& app) {
                                   "official .pth");
   auto* zs = cmd->add_flag("--zero-shot", o->zero_shot, "plain CLIP, no adapters");
   adapter->excludes(zs);
-  cmd->add_option("--out", o->out, "folder for results.json (the metrics of this evaluation)");
+  cmd->add_option("--out", o->out,
+                  "folder for results.json (the metrics of this evaluation) and ranks.jsonl (each "
+                  "caption's ground-truth rank)");
   cmd->add_option("--device", o->device, "cpu, cuda or cuda:N (overrides train.device)");
   cmd->add_flag("--json", o->json,
                 "print the metrics as JSON: {\"final\": eval.convention's, \"final_official\": the "
@@ -98,6 +101,7 @@ void add_eval_command(CLI::App& app) {
       j.update(result.labelled("best"));
       j.update(result.labelled("final"));
       write_text_atomically(std::filesystem::path(o->out) / "results.json", j.dump(2) + "\n");
+      write_query_ranks(std::filesystem::path(o->out) / "ranks.jsonl", result.t2v_ranks);
     }
     if (o->json) {
       std::printf("%s\n", result.labelled("final").dump(2).c_str());

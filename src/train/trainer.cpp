@@ -467,6 +467,8 @@ void Trainer::write_results(const TrainSummary& s, const Position& pos, double w
   j["wall_time_s"] = wall_s;
   j["date"] = utc_now();
   write_text_atomically(options_.run_dir / "results.json", j.dump(2) + "\n");
+  // Per-query ranks of the final evaluation, so `serve` can compare runs query by query.
+  if (s.final_eval) write_query_ranks(options_.run_dir / "ranks.jsonl", s.final_eval->t2v_ranks);
 }
 
 TrainSummary Trainer::run(bool resume) {
