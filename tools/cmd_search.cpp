@@ -10,35 +10,6 @@
 #include "mvadapter/eval/embedding_index.h"
 
 namespace mva::cli {
-namespace {
-
-std::string info_string(const nlohmann::json& info, const char* key) {
-  return info.contains(key) && info[key].is_string() ? info[key].get<std::string>() : "";
-}
-
-// An index answers only for the model that made it; D is checked hard (the ranking would be
-// meaningless), the weights only warned about (the user may compare models on purpose).
-void check_model_matches(const EmbeddingIndex& index, const std::string& index_file,
-                         const CliModel& m) {
-  const int64_t d = m.model->clip->config().embed_dim;
-  if (d != index.dim()) {
-    throw Error(fmt::format(
-        "{}: the index has D={} but the model of {} embeds to D={} (encode the index with the "
-        "same model)",
-        index_file, index.dim(), m.cfg.name, d));
-  }
-  const auto now = model_info(m);
-  for (const char* key : {"adapter", "clip"}) {
-    const std::string was = info_string(index.info, key);
-    if (index.info.contains(key) && was != now[key].get<std::string>()) {
-      spdlog::warn("{}: the index was encoded with {} '{}', this search uses '{}'", index_file, key,
-                   was, now[key].get<std::string>());
-    }
-  }
-}
-
-}  // namespace
-
 void add_search_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "search",
