@@ -9,6 +9,7 @@
 #                    libtorch-dev is then not installed. See the README, "GPUs".
 #   MVA_CMAKE_ARGS   extra arguments for the first configure (e.g. -DMVA_WITH_VIDEO=OFF)
 #   MVA_BUILD_JOBS   parallel compile jobs (default 2)
+#   MVA_TEST_PACKAGES=1  also install what only the tests need (headless Chromium for ctest -L web)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
@@ -63,6 +64,10 @@ PACKAGES=(
   clang libclang-rt-14-dev llvm  # scripts/fuzz.sh: clang, libFuzzer and the sanitizer runtimes,
                                  # llvm-symbolizer for readable sanitizer stacks
 )
+if [ "${MVA_TEST_PACKAGES:-0}" = 1 ]; then
+  # Only for the tests (scripts/test.sh): serve's page in headless Chromium (ctest -L web).
+  PACKAGES+=(chromium chromium-driver python3-selenium)
+fi
 if [ -z "${TORCH_DIR:-}" ]; then
   PACKAGES+=(libtorch-dev)  # LibTorch 1.13 (CPU) - tensors, autograd, modules
 fi
