@@ -1,6 +1,7 @@
 #include "mvadapter/serve/search_server.h"
 
 #include <algorithm>
+#include <cctype>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -310,14 +311,16 @@ struct SearchServer::Impl {
       }
       send_json(res, status, {{"error", message}});
     });
-    http.set_error_handler([](const Request& req, Response& res) {
-      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-      const_cast<Request&>(req).ranges.clear();
-      send_json(res, res.status,
-                {{"error", res.status == 404 ? fmt::format("not found: {}", req.path)
-                                             : fmt::format("HTTP {}", res.status)}});
-      return httplib::Server::HandlerResponse::Handled;
-    });
+    // Spelled out: a lambda would match both of httplib's error handler overloads.
+    http.set_error_handler(
+        httplib::Server::HandlerWithResponse([](const Request& req, Response& res) {
+          if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+          const_cast<Request&>(req).ranges.clear();
+          send_json(res, res.status,
+                    {{"error", res.status == 404 ? fmt::format("not found: {}", req.path)
+                                                 : fmt::format("HTTP {}", res.status)}});
+          return httplib::Server::HandlerResponse::Handled;
+        }));
   }
 };
 
