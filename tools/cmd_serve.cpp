@@ -79,7 +79,7 @@ void add_serve_command(CLI::App& app) {
     ModelArgs model;
     std::string index, captions, host = "127.0.0.1", web;
     int port = 8080;
-    int threads = 4;
+    int threads = 8;
     std::vector<std::string> runs;
   };
   auto o = std::make_shared<Opts>();

@@ -335,7 +335,9 @@ SearchServer::SearchServer(VideoCatalog videos, RunCatalog runs, QueryEncoder en
   impl_->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   impl_->http.set_read_timeout(opt.timeout_s, 0);
   impl_->http.set_write_timeout(opt.timeout_s, 0);
-  impl_->http.set_keep_alive_timeout(5);
+  // An idle keep-alive connection holds a worker: kept short, so a browser's other connections
+  // wait little.
+  impl_->http.set_keep_alive_timeout(1);
   impl_->http.set_payload_max_length(64 * 1024);  // the API takes GETs only
   impl_->http.set_default_headers({{"X-Content-Type-Options", "nosniff"}});
   impl_->routes();

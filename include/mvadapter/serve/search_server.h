@@ -21,7 +21,7 @@ using QueryEncoder = std::function<torch::Tensor(const std::string& query)>;
 struct ServeOptions {
   std::string host = "127.0.0.1";  ///< loopback by default: the index and files are not public
   int port = 8080;                 ///< 0: any free port (bind() returns it)
-  int threads = 4;                 ///< worker threads answering requests
+  int threads = 8;                 ///< worker threads answering requests (a browser opens 6)
   int timeout_s = 10;              ///< read and write timeout of a connection
   size_t max_query_bytes = 500;    ///< longest q of /api/search
   int64_t max_k = 100;             ///< largest k of /api/search
