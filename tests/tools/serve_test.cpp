@@ -23,6 +23,7 @@
 #include "mvadapter/data/contact_sheet.h"
 #include "mvadapter/eval/embedding_index.h"
 #include "mvadapter/eval/query_ranks.h"
+#include "mvadapter/serve/run_catalog.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -534,6 +535,50 @@ TEST(ServeCli, BadStartIsOneErrorLine) {
     EXPECT_NE(test::run_command(test::cli_binary().string() + k.args, &out), 0) << k.args;
     EXPECT_NE(out.find(k.expect), std::string::npos) << k.args << "\n" << out;
   }
+  fs::remove_all(dir);
+}
+
+TEST(QueryRanks, BadLinesNameTheFileLineAndField) {
+  const fs::path dir = test::temp_dir("query_ranks_bad");
+  const std::vector<QueryRank> ranks = {{0, "a cat", "v1", 1}, {1, "a dog", "v2", 3}};
+  write_query_ranks(dir / "ranks.jsonl", ranks);
+  const auto back = read_query_ranks(dir / "ranks.jsonl");
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[1].caption, "a dog");
+  EXPECT_EQ(back[1].video, "v2");
+  EXPECT_EQ(back[1].rank, 3);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[1]", ":1: not a JSON object"},
+      {"{\"query\": 0, \"caption\": \"x\", \"video\": \"v\"}",
+       ":1: field 'rank' must be an integer"},
+      {"{\"query\": 0, \"caption\": 3, \"video\": \"v\", \"rank\": 1}",
+       ":1: field 'caption' must be a string"},
+      {"\n{\"query\": 0, \"caption\": \"x\", \"video\": \"v\", \"rank\": 0}",
+       ":2: field 'rank' must be at least 1, got 0"},
+  };
+  for (const auto& [text, needle] : cases) {
+    std::ofstream(dir / "bad.jsonl") << text << "\n";
+    EXPECT_ERROR_CONTAINS(read_query_ranks(dir / "bad.jsonl"),
+                          (dir / "bad.jsonl").string() + needle);
+  }
+  fs::remove_all(dir);
+}
+
+TEST(RunCatalog, RefusesFoldersWithoutResultsAndDuplicateNames) {
+  const fs::path dir = test::temp_dir("run_catalog_bad");
+  fs::create_directories(dir / "a" / "run");
+  fs::create_directories(dir / "b" / "run");
+  fs::create_directories(dir / "empty");
+  std::ofstream(dir / "a/run/results.json") << "{\"name\": \"x\"}";
+  std::ofstream(dir / "b/run/results.json") << "{\"name\": \"y\"}";
+  EXPECT_ERROR_CONTAINS(RunCatalog({dir / "empty"}), "has no results.json");
+  EXPECT_ERROR_CONTAINS(RunCatalog({dir / "nowhere"}), "is not a folder");
+  EXPECT_ERROR_CONTAINS(RunCatalog({dir / "a/run", dir / "b/run"}), "are both named 'run'");
+  std::ofstream(dir / "empty/results.json") << "{oops";
+  EXPECT_ERROR_CONTAINS(RunCatalog({dir / "empty"}), "results.json: not valid JSON");
+  RunCatalog one({dir / "a/run"});
+  EXPECT_EQ(one.list()[0]["config"], "x");
+  EXPECT_EQ(one.list()[0]["ranks"], false);
   fs::remove_all(dir);
 }
 
