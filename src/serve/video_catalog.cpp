@@ -9,7 +9,8 @@
 namespace mva {
 namespace {
 
-std::string trimmed(const std::string& s) {
+// Captions are matched with surrounding white space ignored.
+std::string caption_key(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r\n");
   if (b == std::string::npos) return {};
   const auto e = s.find_last_not_of(" \t\r\n");
@@ -57,7 +58,7 @@ VideoCatalog::VideoCatalog(EmbeddingIndex videos, std::optional<EmbeddingIndex> 
   }
   auto add_caption = [&](int64_t row, const std::string& text) {
     captions_of_row_[static_cast<size_t>(row)].push_back(text);
-    auto& rows = rows_of_caption_[trimmed(text)];
+    auto& rows = rows_of_caption_[caption_key(text)];
     if (std::find(rows.begin(), rows.end(), row) == rows.end()) rows.push_back(row);
   };
   if (!dataset_.videos.empty()) {
@@ -88,7 +89,7 @@ const std::vector<std::string>& VideoCatalog::captions_of(int64_t row) const {
 }
 
 std::vector<int64_t> VideoCatalog::ground_truth(const std::string& text) const {
-  auto it = rows_of_caption_.find(trimmed(text));
+  auto it = rows_of_caption_.find(caption_key(text));
   return it == rows_of_caption_.end() ? std::vector<int64_t>{} : it->second;
 }
 
