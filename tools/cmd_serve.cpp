@@ -1,11 +1,12 @@
 // `mvadapter serve`: a local search page and JSON API over an embedding index.
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <optional>
 #include <thread>
 
-#include <pthread.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -22,6 +23,15 @@ namespace fs = std::filesystem;
 
 namespace mva::cli {
 namespace {
+
+int g_stop_pipe[2] = {-1, -1};
+
+// Async-signal-safe: one byte to the pipe serve's watcher thread reads.
+extern "C" void on_stop_signal(int) {
+  const char c = 1;
+  const ssize_t n = ::write(g_stop_pipe[1], &c, 1);
+  static_cast<void>(n);
+}
 
 // The page: --web, else installed (share/mvadapter/web, or MVADAPTER_DATA/web), else the sources.
 fs::path find_web_dir(const std::string& given) {
@@ -98,14 +108,6 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--web", o->web, "the page's folder (default: the installed web/)");
   cmd->callback([o] {
     log_to_stderr();
-    // Ctrl-C and SIGTERM are taken by one thread (sigwait) that stops the server, so a request
-    // in flight finishes; blocked before any thread starts, so every thread inherits the mask.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
     // The indexes first: a wrong path or kind fails before any weights are read.
     EmbeddingIndex videos = load_kind(o->index, "videos", "--index", "--videos");
     std::optional<EmbeddingIndex> captions;
@@ -134,12 +136,25 @@ void add_serve_command(CLI::App& app) {
     SearchServer server(std::move(catalog), std::move(runs), std::move(encode), opt);
     const int port = server.bind();
 
-    std::atomic<bool> signalled{false};
-    std::thread watcher([&] {
-      int sig = 0;
-      sigwait(&stop_signals, &sig);
-      signalled = true;
-      server.stop();
+    // Ctrl-C and SIGTERM stop the server, so a request in flight finishes: the handler (whichever
+    // thread LibTorch's or OpenMP's the signal lands on) only writes to a pipe, and one thread
+    // waiting on that pipe calls stop().
+    if (::pipe(g_stop_pipe) != 0) throw Error("serve: cannot create the stop pipe");
+    struct sigaction on_stop {};
+    on_stop.sa_handler = on_stop_signal;
+    sigemptyset(&on_stop.sa_mask);
+    ::sigaction(SIGINT, &on_stop, nullptr);
+    ::sigaction(SIGTERM, &on_stop, nullptr);
+    std::atomic<bool> finished{false};
+    std::thread watcher([&server, &finished] {
+      char c = 0;
+      while (::read(g_stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
+      }
+      // stop() does nothing before the listening loop has begun: repeated until run() returns.
+      while (!finished) {
+        server.stop();
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
     });
     // The one line a script or test waits for, with the port actually bound.
     std::printf("serving on http://%s:%d\n", o->host.c_str(), port);
@@ -147,7 +162,8 @@ void add_serve_command(CLI::App& app) {
     spdlog::info("serve: {} videos, {} runs; page: {}", n_videos, run_dirs.size(),
                  opt.web_dir.empty() ? std::string("none") : opt.web_dir.string());
     server.run();
-    if (!signalled) ::kill(::getpid(), SIGTERM);  // wakes the watcher (the signal is blocked)
+    finished = true;
+    on_stop_signal(0);  // wakes the watcher when run() ended on its own
     watcher.join();
     std::printf("stopped\n");
   });
