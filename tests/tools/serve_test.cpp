@@ -96,17 +96,23 @@ class ServeProcess {
     int st = 0;
     ::waitpid(pid_, &st, 0);
     pid_ = -1;
+    char buf[256];
+    for (ssize_t n; (n = ::read(fd_, buf, sizeof buf)) > 0;)
+      rest_.append(buf, static_cast<size_t>(n));
     ::close(fd_);
     status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     return status_;
   }
   int port() const { return port_; }
+  /// What it printed after its URL (known once stopped).
+  const std::string& rest() const { return rest_; }
 
  private:
   pid_t pid_ = -1;
   int fd_ = -1;
   int port_ = 0;
   int status_ = -1;
+  std::string rest_;
 };
 
 // One server for the suite: the index, two real evaluations' worth of runs and the process are
@@ -513,6 +519,17 @@ TEST_F(ServeApi, EightConcurrentClientsGetTheAnswersOfOne) {
           << "client " << t << ", " << paths[(i + t) % paths.size()];
     }
   }
+}
+
+TEST_F(ServeApi, SigtermStopsTheServerCleanly) {
+  ServeProcess second({test::cli_binary().string(), "serve", config_->string(), "--zero-shot",
+                       "--index", (*dir_ / "videos.safetensors").string(), "--port", "0"});
+  auto c = httplib::Client("127.0.0.1", second.port());
+  auto res = c.Get("/api/runs");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body, "[]");
+  EXPECT_EQ(second.stop(), 0) << second.rest();
+  EXPECT_NE(second.rest().find("stopped"), std::string::npos) << second.rest();
 }
 
 TEST(ServeCli, BadStartIsOneErrorLine) {
