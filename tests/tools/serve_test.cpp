@@ -20,6 +20,7 @@
 
 #include "cli_fixture.h"
 #include "mvadapter/config/run_setup.h"
+#include "mvadapter/core/error.h"
 #include "mvadapter/data/contact_sheet.h"
 #include "mvadapter/eval/embedding_index.h"
 #include "mvadapter/eval/query_ranks.h"
@@ -295,7 +296,7 @@ TEST_F(ServeApi, SearchRefusesBadParametersWithOneJsonError) {
   auto res = client().Get("/api/search?q=%FF%FEcat");
   ASSERT_TRUE(res);
   EXPECT_TRUE(res->status == 200 || res->status == 400) << res->status << " " << res->body;
-  EXPECT_NO_THROW(static_cast<void>(nlohmann::json::parse(res->body)));
+  EXPECT_TRUE(nlohmann::json::accept(res->body)) << res->body;
 }
 
 TEST_F(ServeApi, VideoGivesItsCaptionsFileAndClosestCaptions) {
@@ -405,7 +406,7 @@ TEST_F(ServeApi, PathsOutsideTheIndexAreRefused) {
     ASSERT_TRUE(res) << p;
     EXPECT_TRUE(res->status == 404 || res->status == 400) << p << ": " << res->status;
     EXPECT_EQ(res->body.find("root:"), std::string::npos) << p;
-    EXPECT_NO_THROW(static_cast<void>(nlohmann::json::parse(res->body))) << p << ": " << res->body;
+    EXPECT_TRUE(nlohmann::json::accept(res->body)) << p << ": " << res->body;
   }
 }
 
