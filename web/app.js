@@ -165,7 +165,9 @@ function renderComparison(out, c) {
       if (which.value === "b" && !(q.rank_b < q.rank_a)) return false;
       return !text || q.caption.toLowerCase().includes(text) || q.video.toLowerCase().includes(text);
     });
-    count.textContent = rows.length ? `${rows.length} queries shown` : "No query matches.";
+    count.textContent = rows.length
+      ? `${rows.length} ${rows.length === 1 ? "query" : "queries"} shown`
+      : "No query matches.";
     body.replaceChildren(...rows.map((q) => el("tr", { class: "query" },
       el("td", {}, el("a", { href: `#/search?q=${enc(q.caption)}` }, q.caption)),
       el("td", {}, el("a", { href: videoHref(q.video) }, q.video)),
