@@ -59,7 +59,8 @@ PACKAGES=(
   libssl-dev              # sha256 of downloaded CLIP weights
   libopenblas0-pthread    # a threaded BLAS for LibTorch's CPU matmuls
   libgloo-dev             # Gloo headers: the distributed code uses c10d's ProcessGroupGloo
-  libcpp-httplib-dev      # mvadapter serve: the HTTP server (header-only)
+  libcpp-httplib-dev      # mvadapter serve: the HTTP server
+  libfaiss-dev            # IVF indexes (encode --index-type ivf)
   python3                 # the comparison table printed by scripts/reproduce/*.sh
   clang libclang-rt-14-dev llvm  # scripts/fuzz.sh: clang, libFuzzer and the sanitizer runtimes,
                                  # llvm-symbolizer for readable sanitizer stacks

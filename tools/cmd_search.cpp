@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/eval/embedding_index.h"
+#include "mvadapter/eval/ivf_index.h"
 
 namespace mva::cli {
 void add_search_command(CLI::App& app) {
@@ -20,6 +21,8 @@ void add_search_command(CLI::App& app) {
     std::string index;
     int64_t top_k = 5;
     bool json = false;
+    bool exact = false;
+    int64_t nprobe = 0;
     std::string video;
     std::vector<std::string> queries;
   };
@@ -30,6 +33,9 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--top-k", o->top_k, "results per query (at most the index size)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "print the results as JSON");
+  cmd->add_flag("--exact", o->exact, "ignore an IVF index beside the index (INDEX.ivf)");
+  cmd->add_option("--nprobe", o->nprobe, "IVF cells visited per query (default: as encoded)")
+      ->check(CLI::PositiveNumber);
   auto* video = cmd->add_option("--video", o->video,
                                 "a video file to find captions for (needs a captions index)");
   auto* queries = cmd->add_option("query", o->queries, "captions to find videos for");
@@ -73,7 +79,14 @@ void add_search_command(CLI::App& app) {
                               m.eval.precision);
       labels = o->queries;
     }
-    const auto hits = search(index, query, o->top_k);
+    std::vector<SearchHit> hits;
+    if (!o->exact && std::filesystem::exists(ivf_path(o->index))) {
+      auto ivf = IvfIndex::load(ivf_path(o->index), index.size(), index.dim());
+      if (o->nprobe > 0) ivf.set_nprobe(o->nprobe);
+      hits = ivf.search(query, o->top_k);
+    } else {
+      hits = search(index, query, o->top_k);
+    }
 
     const char* what = by_video ? "video" : "query";
     if (o->json) {

@@ -129,7 +129,15 @@ void add_serve_command(CLI::App& app) {
     opt.web_dir = find_web_dir(o->web);
     Manifest split = indexed_split(m->cfg, videos, o->index);
     const auto n_videos = videos.size();
+    std::shared_ptr<const IvfIndex> ivf;
+    if (fs::exists(ivf_path(o->index))) {
+      ivf = std::make_shared<const IvfIndex>(
+          IvfIndex::load(ivf_path(o->index), videos.size(), videos.dim()));
+      spdlog::info("serve: searching through {} (nlist {}, nprobe {})", ivf_path(o->index).string(),
+                   ivf->nlist(), ivf->nprobe());
+    }
     VideoCatalog catalog(std::move(videos), std::move(captions), std::move(split));
+    if (ivf) catalog.use_ivf(ivf);
     QueryEncoder encode = [m](const std::string& q) {
       return encode_captions(*m->model, {q}, m->tokenize, 1, m->eval.precision)[0];
     };

@@ -96,7 +96,7 @@ std::vector<int64_t> VideoCatalog::ground_truth(const std::string& text) const {
 nlohmann::json VideoCatalog::rank_videos(const torch::Tensor& query, int64_t k,
                                          const std::vector<int64_t>& truth) const {
   nlohmann::json hits = nlohmann::json::array();
-  for (const auto& h : search(videos_, query, k)) {
+  for (const auto& h : ivf_ ? ivf_->search(query, k) : search(videos_, query, k)) {
     hits.push_back({{"rank", h.rank},
                     {"id", videos_.ids[static_cast<size_t>(h.row)]},
                     {"score", h.score},

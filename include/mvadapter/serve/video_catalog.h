@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -10,6 +11,7 @@
 
 #include "mvadapter/data/manifest.h"
 #include "mvadapter/eval/embedding_index.h"
+#include "mvadapter/eval/ivf_index.h"
 
 namespace mva {
 
@@ -25,6 +27,8 @@ class VideoCatalog {
   VideoCatalog(EmbeddingIndex videos, std::optional<EmbeddingIndex> captions, Manifest dataset);
 
   const EmbeddingIndex& videos() const { return videos_; }
+  /// Ranks the videos through `ivf` (an IVF index of the videos index's rows) instead of exactly.
+  void use_ivf(std::shared_ptr<const IvfIndex> ivf) { ivf_ = std::move(ivf); }
   const EmbeddingIndex* captions() const { return captions_ ? &*captions_ : nullptr; }
 
   /// Row of `id` in the videos index, or -1 when it is not indexed.
@@ -48,6 +52,7 @@ class VideoCatalog {
  private:
   EmbeddingIndex videos_;
   std::optional<EmbeddingIndex> captions_;
+  std::shared_ptr<const IvfIndex> ivf_;
   Manifest dataset_;
   std::unordered_map<std::string, int64_t> row_of_id_;
   std::vector<int64_t> entry_of_row_;  ///< manifest video of each row, or -1
