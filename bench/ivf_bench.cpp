@@ -41,13 +41,15 @@ torch::Tensor mixture(int64_t n, const torch::Tensor& centers, double spread) {
 int main(int argc, char** argv) {
   CLI::App app{"IVF index latency and recall@10 against exact search"};
   int64_t n = 1000000, dim = 512, queries = 200, nlist = 1024, clusters = 10000, k = 10;
+  int64_t exact_timed = 20;
   int threads = 2;
-  double spread = 0.03;
+  double spread = 0.02;
   std::vector<int64_t> nprobes = {8, 16, 32, 64};
   app.add_option("--n", n, "indexed vectors");
   app.add_option("--dim", dim, "their width (ViT-B: 512)");
   app.add_option("--queries", queries, "queries timed one by one");
   app.add_option("--nlist", nlist, "IVF cells");
+  app.add_option("--exact-timed", exact_timed, "queries timed one by one with exact search");
   app.add_option("--nprobe", nprobes, "cells visited per query (several: one line each)");
   app.add_option("--clusters", clusters, "blobs of the synthetic mixture");
   app.add_option("--spread", spread, "standard deviation of a blob, per coordinate");
@@ -63,21 +65,24 @@ int main(int argc, char** argv) {
   std::printf("data: %lld x %lld in %.1f s\n", static_cast<long long>(n),
               static_cast<long long>(dim), seconds_since(t0));
 
-  // Exact: the index's own search (a matmul over every row), also timed per query.
+  // Exact: the index's own search (a matmul over every row); the ground truth in one batch, the
+  // latency on the first `exact_timed` queries one by one.
   mva::EmbeddingIndex flat;
   flat.kind = "videos";
   flat.emb = x;
   std::vector<std::vector<int64_t>> truth(static_cast<size_t>(queries));
+  for (const auto& h : mva::search(flat, q, k))
+    truth[static_cast<size_t>(h.query)].push_back(h.row);
   std::vector<double> exact_ms;
-  for (int64_t i = 0; i < queries; ++i) {
+  for (int64_t i = 0; i < std::min(queries, exact_timed); ++i) {
     const auto t = Clock::now();
-    const auto hits = mva::search(flat, q[i], k);
+    static_cast<void>(mva::search(flat, q[i], k));
     exact_ms.push_back(1000.0 * seconds_since(t));
-    for (const auto& h : hits) truth[static_cast<size_t>(i)].push_back(h.row);
   }
   std::printf("%s\n", nlohmann::json({{"search", "exact"},
                                       {"n", n},
                                       {"dim", dim},
+                                      {"queries", exact_ms.size()},
                                       {"p50_ms", percentile(exact_ms, 0.5)},
                                       {"p99_ms", percentile(exact_ms, 0.99)}})
                           .dump()
@@ -99,6 +104,7 @@ int main(int argc, char** argv) {
     }
     std::printf("%s\n", nlohmann::json({{"search", "ivf"},
                                         {"n", n},
+                                        {"queries", queries},
                                         {"dim", dim},
                                         {"nlist", nlist},
                                         {"nprobe", nprobe},

@@ -34,7 +34,7 @@ std::filesystem::path ivf_path(const std::filesystem::path& index_file);
 /// Search is const and may run from several threads at once.
 class IvfIndex {
  public:
-  /// Trains the cells on (a sample of at most 256 x nlist of) the rows of `emb` [N, D] and adds
+  /// Trains the cells on (a sample of at most 64 x nlist of) the rows of `emb` [N, D] and adds
   /// every row. nlist 0: about 4 sqrt(N), at most N / 39 (FAISS's minimum of rows per cell).
   static IvfIndex build(const torch::Tensor& emb, int64_t nlist = 0, int64_t nprobe = 0);
   /// Reads an index written by save(); throws Error naming the file when it is not an IVF index or
