@@ -61,8 +61,8 @@ IvfIndex IvfIndex::build(const torch::Tensor& emb, int64_t nlist, int64_t nprobe
                                                    faiss::METRIC_INNER_PRODUCT);
   ivf->own_fields = true;
   ivf->cp.seed = 1234;  // k-means sample and start: the same file for the same rows
-  // 64 rows per cell and 10 k-means rounds: cells of the same quality as FAISS's defaults (256,
-  // 25) to within a point of recall, at a tenth of the training time on millions of rows.
+  // 64 rows per cell (FAISS warns below 39) and 10 k-means rounds, not its 256 and 25: training on
+  // millions of rows then takes under a minute on 2 cores (bench/RESULTS.md, "IVF index").
   ivf->cp.niter = 10;
   const int64_t sample = std::min<int64_t>(n, 64 * nlist);
   // A strided sample rather than FAISS's random subsample: the rows' order is the caller's.
