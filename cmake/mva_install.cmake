@@ -18,6 +18,7 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/mvadapter DESTINATION ${CMAKE_IN
 # points mvadapter_DATA_DIR.
 install(FILES ${PROJECT_SOURCE_DIR}/assets/bpe_simple_vocab_16e6.txt.gz
         DESTINATION ${CMAKE_INSTALL_DATADIR}/mvadapter)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/web DESTINATION ${CMAKE_INSTALL_DATADIR}/mvadapter)  # serve's page
 
 install(EXPORT mvadapterTargets NAMESPACE mvadapter:: DESTINATION ${MVA_INSTALL_CMAKEDIR})
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/mvadapterConfig.cmake.in

@@ -11,6 +11,7 @@
 #   MVA_PROJECT_DIR  the CMake project to configure (default: this tree); CI builds the model-only
 #                    configuration through tests/cmake/parent_project (add_subdirectory)
 #   MVA_BUILD_JOBS   parallel compile jobs (default 2)
+#   MVA_TEST_PACKAGES=1  also install what only the tests need (headless Chromium for ctest -L web)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
@@ -60,10 +61,16 @@ PACKAGES=(
   libssl-dev              # sha256 of downloaded CLIP weights
   libopenblas0-pthread    # a threaded BLAS for LibTorch's CPU matmuls
   libgloo-dev             # Gloo headers: the distributed code uses c10d's ProcessGroupGloo
+  libcpp-httplib-dev      # mvadapter serve: the HTTP server
+  libfaiss-dev            # IVF indexes (encode --index-type ivf)
   python3                 # the comparison table printed by scripts/reproduce/*.sh
   clang libclang-rt-14-dev llvm  # scripts/fuzz.sh: clang, libFuzzer and the sanitizer runtimes,
                                  # llvm-symbolizer for readable sanitizer stacks
 )
+if [ "${MVA_TEST_PACKAGES:-0}" = 1 ]; then
+  # Only for the tests (scripts/test.sh): serve's page in headless Chromium (ctest -L web).
+  PACKAGES+=(chromium chromium-driver python3-selenium)
+fi
 if [ -z "${TORCH_DIR:-}" ]; then
   PACKAGES+=(libtorch-dev)  # LibTorch 1.13 (CPU) - tensors, autograd, modules
 fi

@@ -102,3 +102,10 @@ echo
 elapsed=$(($(date +%s) - start))
 echo "total wall time: $((elapsed / 60)) min $((elapsed % 60)) s"
 echo "table: $DEMO_DIR/summary.md; per-run reports: $DEMO_DIR/runs/<method>/report.html"
+# How to browse the runs (serve: search page, frames, run comparison); starts nothing.
+m=mv_adapter
+[ -f "$DEMO_DIR/runs/$m/checkpoints/best.safetensors" ] || m="${METHODS[${#METHODS[@]}-1]}"
+w="--zero-shot"
+[ "$m" = zero_shot ] || w="--adapter $DEMO_DIR/runs/$m/checkpoints/best.safetensors"
+c="configs/synthetic/$m.yaml"
+echo "browse: export DEMO_DIR=$DEMO_DIR; $BIN encode $c $w --videos --out $DEMO_DIR/videos.safetensors && $BIN encode $c $w --captions --out $DEMO_DIR/captions.safetensors && $BIN serve $c $w --index $DEMO_DIR/videos.safetensors --captions $DEMO_DIR/captions.safetensors --runs ${runs[*]}   # then open http://127.0.0.1:8080"

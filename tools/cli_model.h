@@ -1,5 +1,5 @@
 #pragma once
-// What `encode` and `search` share: a run config and its model from CONFIG + --adapter |
+// What `encode`, `search` and `serve` share: a run config and its model from CONFIG + --adapter |
 // --zero-shot, set up as `eval` does, and the provenance an embedding index records about them.
 #include <filesystem>
 #include <memory>
@@ -15,6 +15,7 @@
 #include "mvadapter/config/run_setup.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
+#include "mvadapter/eval/embedding_index.h"
 #include "mvadapter/model/adapter_checkpoint.h"
 
 namespace mva::cli {
@@ -133,6 +134,29 @@ inline nlohmann::json model_info(const CliModel& m) {
                        ? std::string()
                        : std::filesystem::weakly_canonical(m.cfg.model.clip).string()},
           {"geometry", m.model->clip->config().summary()}};
+}
+
+/// Checks an index answers for `m`: D hard (the ranking would be meaningless), the adapter and
+/// CLIP weights only warned about (the user may compare models on purpose).
+inline void check_model_matches(const EmbeddingIndex& index, const std::string& index_file,
+                                const CliModel& m) {
+  const int64_t d = m.model->clip->config().embed_dim;
+  if (d != index.dim()) {
+    throw Error(fmt::format(
+        "{}: the index has D={} but the model of {} embeds to D={} (encode the index with the "
+        "same model)",
+        index_file, index.dim(), m.cfg.name, d));
+  }
+  const auto now = model_info(m);
+  for (const char* key : {"adapter", "clip"}) {
+    const std::string was = index.info.contains(key) && index.info[key].is_string()
+                                ? index.info[key].get<std::string>()
+                                : std::string();
+    if (index.info.contains(key) && was != now[key].get<std::string>()) {
+      spdlog::warn("{}: the index was encoded with {} '{}', this search uses '{}'", index_file, key,
+                   was, now[key].get<std::string>());
+    }
+  }
 }
 
 }  // namespace mva::cli

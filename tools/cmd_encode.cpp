@@ -11,6 +11,7 @@
 #include "mvadapter/core/error.h"
 #include "mvadapter/data/dataset_readers.h"
 #include "mvadapter/eval/embedding_index.h"
+#include "mvadapter/eval/ivf_index.h"
 
 namespace mva::cli {
 
@@ -25,6 +26,8 @@ void add_encode_command(CLI::App& app) {
     bool videos = false;
     bool captions = false;
     std::string out;
+    std::string index_type = "flat";
+    int64_t nlist = 0;
   };
   auto o = std::make_shared<Opts>();
   add_model_options(cmd, o->model);
@@ -35,9 +38,19 @@ void add_encode_command(CLI::App& app) {
                           "encode the split's captions (ids = <video id>#<n>, n from 0)");
   v->excludes(c);
   cmd->add_option("--out", o->out, "the index file to write (.safetensors)")->required();
+  cmd->add_option("--index-type", o->index_type,
+                  "flat: exact search; ivf: also a FAISS IVF index beside it (OUT.ivf), which "
+                  "search and serve use")
+      ->check(CLI::IsMember({"flat", "ivf"}));
+  cmd->add_option("--nlist", o->nlist, "ivf: cells (default about 4 sqrt(N))")
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([o] {
     log_to_stderr();
     if (!o->videos && !o->captions) throw Error("encode: give --videos or --captions");
+    const IndexType type = parse_index_type(o->index_type);
+    if (type == IndexType::kIvf && !ivf_supported()) {
+      throw Error("--index-type ivf: this build has no FAISS (install libfaiss-dev, reconfigure)");
+    }
     RunConfig cfg = load_cli_config(o->model, "encode");
     const bool train = o->split == "train";
     Manifest split = read_dataset(train ? train_dataset_spec(cfg) : test_dataset_spec(cfg));
@@ -68,6 +81,15 @@ void add_encode_command(CLI::App& app) {
       index.info["skipped_videos"] = ids;
     }
     save_index(o->out, index);
+    // An IVF index beside a flat one would answer for rows it no longer has.
+    std::filesystem::remove(ivf_path(o->out));
+    std::string ivf_note;
+    if (type == IndexType::kIvf) {
+      const auto ivf = IvfIndex::build(index.emb, o->nlist);
+      ivf.save(ivf_path(o->out));
+      ivf_note = fmt::format(" + IVF (nlist {}, nprobe {}) -> {}", ivf.nlist(), ivf.nprobe(),
+                             ivf_path(o->out).string());
+    }
 
     if (missing > 0) {
       std::printf("left out %lld missing videos and their %lld captions\n",
@@ -78,8 +100,9 @@ void add_encode_command(CLI::App& app) {
       std::printf("skipped %s (%s): could not be decoded\n", video.id.c_str(),
                   video.path.string().c_str());
     }
-    std::printf("encoded %lld %s (D=%lld) -> %s\n", static_cast<long long>(index.size()),
-                index.kind.c_str(), static_cast<long long>(index.dim()), o->out.c_str());
+    std::printf("encoded %lld %s (D=%lld) -> %s%s\n", static_cast<long long>(index.size()),
+                index.kind.c_str(), static_cast<long long>(index.dim()), o->out.c_str(),
+                ivf_note.c_str());
   });
 }
 

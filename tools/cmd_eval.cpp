@@ -11,6 +11,7 @@
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
 #include "mvadapter/data/dataset_readers.h"
+#include "mvadapter/eval/query_ranks.h"
 #include "mvadapter/model/adapter_checkpoint.h"
 #include "mvadapter/train/run_results.h"
 
@@ -30,7 +31,9 @@ void add_eval_command(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   add_model_options(cmd, o->model);
-  cmd->add_option("--out", o->out, "folder for results.json (the metrics of this evaluation)");
+  cmd->add_option("--out", o->out,
+                  "folder for results.json (the metrics of this evaluation) and ranks.jsonl (each "
+                  "caption's ground-truth rank)");
   cmd->add_flag("--json", o->json,
                 "print the metrics as JSON: {\"final\": eval.convention's, \"final_official\": the "
                 "official code's}");
@@ -89,6 +92,7 @@ void add_eval_command(CLI::App& app) {
       r.best = r.final = result.metrics;
       r.best_official = r.final_official = result.official;
       write_run_results(o->out, r);
+      write_query_ranks(std::filesystem::path(o->out) / "ranks.jsonl", result.t2v_ranks);
     }
     if (o->json) {
       std::printf("%s\n", result.labelled("final").dump(2).c_str());

@@ -4,13 +4,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
-#if MVA_WITH_VIDEO
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-#endif
 
 #include "commands.h"
 #include "mvadapter/core/error.h"
+#include "mvadapter/data/contact_sheet.h"
 #include "mvadapter/data/video_loader.h"
 #include "mvadapter/io/safetensors.h"
 
@@ -25,40 +22,6 @@ struct FramesArgs {
 };
 
 #if MVA_WITH_VIDEO
-// A grid of the crops, each labelled with its source frame index and its time in seconds, so a
-// person can check the sampling and the crop at a glance.
-void write_contact_sheet(const std::string& path, const ClipFrames& clip, int columns,
-                         double sample_fps) {
-  const int f = static_cast<int>(clip.frames.size(0));
-  const int s = static_cast<int>(clip.frames.size(2));
-  const int cols = std::max(1, std::min(columns, f));
-  const int rows = (f + cols - 1) / cols;
-  const int gap = 4;
-  cv::Mat sheet(rows * (s + gap) + gap, cols * (s + gap) + gap, CV_8UC3, cv::Scalar(40, 40, 40));
-  const double scale = std::max(0.4, s / 320.0);
-  const int thick = std::max(1, s / 160);
-  for (int i = 0; i < f; ++i) {
-    const int x = gap + (i % cols) * (s + gap);
-    const int y = gap + (i / cols) * (s + gap);
-    cv::Mat tile = sheet(cv::Rect(x, y, s, s));
-    auto hwc = clip.frames[i].permute({1, 2, 0}).contiguous();
-    cv::Mat rgb(s, s, CV_8UC3, hwc.data_ptr<uint8_t>());
-    cv::cvtColor(rgb, tile, cv::COLOR_RGB2BGR);
-    const bool real = clip.mask[i].item<int64_t>() != 0;
-    const std::string label =
-        real ? fmt::format("#{} ({:g}s)", clip.source_index[static_cast<size_t>(i)],
-                           static_cast<double>(clip.positions[static_cast<size_t>(i)]) / sample_fps)
-             : std::string("padding");
-    const cv::Point at(4, static_cast<int>(4 + 22 * scale));
-    cv::putText(tile, label, at, cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(0, 0, 0), thick + 2,
-                cv::LINE_AA);
-    cv::putText(tile, label, at, cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(255, 255, 255), thick,
-                cv::LINE_AA);
-  }
-  if (!cv::imwrite(path, sheet))
-    throw Error(fmt::format("{}: cannot write the contact sheet", path));
-}
-
 void run_frames(const FramesArgs& a) {
   VideoEntry v;
   v.path = a.video;
@@ -104,7 +67,9 @@ void run_frames(const FramesArgs& a) {
   std::printf("wrote %s%s\n", a.out.c_str(), a.sheet.empty() ? "" : (" and " + a.sheet).c_str());
 }
 #else
-void run_frames(const FramesArgs&) { no_video_support("frames"); }
+void run_frames(const FramesArgs&) {
+  no_video_support("frames");
+}
 #endif
 
 }  // namespace

@@ -8,37 +8,9 @@
 #include "commands.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/eval/embedding_index.h"
+#include "mvadapter/eval/ivf_index.h"
 
 namespace mva::cli {
-namespace {
-
-std::string info_string(const nlohmann::json& info, const char* key) {
-  return info.contains(key) && info[key].is_string() ? info[key].get<std::string>() : "";
-}
-
-// An index answers only for the model that made it; D is checked hard (the ranking would be
-// meaningless), the weights only warned about (the user may compare models on purpose).
-void check_model_matches(const EmbeddingIndex& index, const std::string& index_file,
-                         const CliModel& m) {
-  const int64_t d = m.model->clip->config().embed_dim;
-  if (d != index.dim()) {
-    throw Error(fmt::format(
-        "{}: the index has D={} but the model of {} embeds to D={} (encode the index with the "
-        "same model)",
-        index_file, index.dim(), m.cfg.name, d));
-  }
-  const auto now = model_info(m);
-  for (const char* key : {"adapter", "clip"}) {
-    const std::string was = info_string(index.info, key);
-    if (index.info.contains(key) && was != now[key].get<std::string>()) {
-      spdlog::warn("{}: the index was encoded with {} '{}', this search uses '{}'", index_file, key,
-                   was, now[key].get<std::string>());
-    }
-  }
-}
-
-}  // namespace
-
 void add_search_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "search",
@@ -49,6 +21,8 @@ void add_search_command(CLI::App& app) {
     std::string index;
     int64_t top_k = 5;
     bool json = false;
+    bool exact = false;
+    int64_t nprobe = 0;
     std::string video;
     std::vector<std::string> queries;
   };
@@ -59,6 +33,9 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--top-k", o->top_k, "results per query (at most the index size)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "print the results as JSON");
+  cmd->add_flag("--exact", o->exact, "ignore an IVF index beside the index (INDEX.ivf)");
+  cmd->add_option("--nprobe", o->nprobe, "IVF cells visited per query (default: as encoded)")
+      ->check(CLI::PositiveNumber);
   auto* video = cmd->add_option("--video", o->video,
                                 "a video file to find captions for (needs a captions index)");
   auto* queries = cmd->add_option("query", o->queries, "captions to find videos for");
@@ -110,7 +87,14 @@ void add_search_command(CLI::App& app) {
                               m.eval.precision);
       labels = o->queries;
     }
-    const auto hits = search(index, query, o->top_k);
+    std::vector<SearchHit> hits;
+    if (!o->exact && std::filesystem::exists(ivf_path(o->index))) {
+      auto ivf = IvfIndex::load(ivf_path(o->index), index.size(), index.dim());
+      if (o->nprobe > 0) ivf.set_nprobe(o->nprobe);
+      hits = ivf.search(query, o->top_k);
+    } else {
+      hits = search(index, query, o->top_k);
+    }
 
     const char* what = by_video ? "video" : "query";
     if (o->json) {

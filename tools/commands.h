@@ -52,6 +52,7 @@ void add_search_command(
 void add_synth_command(CLI::App& app);     // synth: Write the synthetic Shapes video dataset
 void add_pretrain_command(CLI::App& app);  // pretrain: Pre-train a small CLIP on image-text pairs
 void add_compare_command(CLI::App& app);   // compare: one Markdown table of several runs
+void add_serve_command(CLI::App& app);     // serve: search page and JSON API over an index
 void add_version_command(CLI::App& app);
 
 }  // namespace mva::cli

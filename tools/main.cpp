@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
       mva::cli::add_train_command,      mva::cli::add_eval_command,
       mva::cli::add_encode_command,     mva::cli::add_search_command,
       mva::cli::add_synth_command,      mva::cli::add_pretrain_command,
-      mva::cli::add_compare_command,    mva::cli::add_version_command,
+      mva::cli::add_compare_command,    mva::cli::add_serve_command,
+      mva::cli::add_version_command,
   };
   for (Add add : kCommands) add(app);
 

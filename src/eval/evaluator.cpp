@@ -211,6 +211,10 @@ EvalResult Evaluator::evaluate(RetrievalModelImpl& model) {
       options_.metrics);
   r.metrics = both[0];
   r.official = both[1];
+  // T2V ranks are the same under every convention; ranked again for the per-query file, a small
+  // cost next to encoding the split.
+  r.t2v_ranks = query_ranks(loader_->manifest(), enc.caption_index,
+                            compute_retrieval_ranks(sim, enc.caption_video, options_.metrics).t2v);
   r.skipped_videos = static_cast<int64_t>(enc.skipped_videos.size());
   if (r.skipped_videos > 0) {
     spdlog::warn(

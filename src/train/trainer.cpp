@@ -13,6 +13,7 @@
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/progress.h"
 #include "mvadapter/dist/gather.h"
+#include "mvadapter/eval/query_ranks.h"
 #include "mvadapter/io/atomic_file.h"
 #include "mvadapter/io/fault_inject.h"
 #include "mvadapter/io/safetensors.h"
@@ -464,6 +465,8 @@ void Trainer::write_results(const TrainSummary& s, const Position& pos, double w
   r.wall_time_s = wall_s;
   r.date = utc_now();
   write_run_results(options_.run_dir, r);
+  // Per-query ranks of the final evaluation, so `serve` can compare runs query by query.
+  if (s.final_eval) write_query_ranks(options_.run_dir / "ranks.jsonl", s.final_eval->t2v_ranks);
 }
 
 /// What one call of run() carries from step to step and epoch to epoch.

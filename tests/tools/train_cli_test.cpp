@@ -1,5 +1,6 @@
 // End to end through the CLI: train 2 epochs on a tiny CLIP and real video files, evaluate the
 // checkpoint, resume a stopped run, and the bad-input paths of `train` and `eval`.
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <thread>
@@ -115,6 +116,15 @@ TEST(TrainCli, TrainsEvaluatesAndResumesToTheSameWeights) {
   }
   // --json prints the same two labelled blocks.
   EXPECT_NE(out.find("\"final_official\""), std::string::npos) << out;
+  // Each caption's ground-truth rank (ranks.jsonl, what serve compares runs by): training's final
+  // evaluation and eval of its last checkpoint write the same lines.
+  auto text_of = [](const fs::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const auto ranks = text_of(a / "ranks.jsonl");
+  EXPECT_EQ(std::count(ranks.begin(), ranks.end(), '\n'), 8) << ranks;  // 8 test captions
+  EXPECT_EQ(ranks, text_of(s.dir / "eval/ranks.jsonl"));
 
   // Stop after epoch 1, resume: the same final weights as the straight run.
   const fs::path b = s.dir / "run_b";

@@ -12,6 +12,7 @@
 #include "mvadapter/data/video_loader.h"
 #include "mvadapter/dist/process_group.h"
 #include "mvadapter/eval/metrics.h"
+#include "mvadapter/eval/query_ranks.h"
 #include "mvadapter/model/precision.h"
 #include "mvadapter/model/retrieval_model.h"
 
@@ -45,6 +46,7 @@ struct EvalResult {
   RetrievalMetrics official;  ///< the same similarities under RankConvention::kOfficial
   int64_t skipped_videos = 0;
   double seconds = 0.0;
+  std::vector<QueryRank> t2v_ranks;  ///< each caption's ground-truth rank (ranks.jsonl)
 
   /// {key: metrics, key + "_official": official}: how results.json ("final", "final_official")
   /// and metrics.jsonl ("metrics", "metrics_official") label the two.
