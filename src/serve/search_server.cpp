@@ -191,7 +191,7 @@ struct SearchServer::Impl {
     }
     // Decoded outside the lock: two first requests for one video may both decode it, which
     // costs less than making every other sheet wait.
-    const ClipFrames clip = load_clip(video_entry(row), opt.clip);
+    const ClipFrames clip = load_video_clip(video_entry(row), opt.clip);
     const auto bytes = contact_sheet_png(clip, opt.sheet_columns, opt.clip.decode.sample_fps);
     auto png = std::make_shared<const std::string>(bytes.begin(), bytes.end());
     std::lock_guard<std::mutex> lock(sheet_mutex);
