@@ -339,7 +339,7 @@ TEST_F(ServeApi, SheetIsTheContactSheetOfTheFramesTheModelSees) {
   VideoEntry e;
   e.id = id;
   e.path = test::fixture_path("video/videos") / id;
-  const auto png = contact_sheet_png(load_clip(e, clip_opts), 4, clip_opts.decode.sample_fps);
+  const auto png = contact_sheet_png(load_video_clip(e, clip_opts), 4, clip_opts.decode.sample_fps);
   EXPECT_EQ(res->body, std::string(png.begin(), png.end()));
   auto again = c.Get(("/api/video/" + url_encode(id) + "/sheet.png").c_str());
   ASSERT_TRUE(again);
