@@ -8,38 +8,12 @@
 #include "mvadapter/eval/evaluator.h"
 #include "mvadapter/text/clip_tokenizer.h"
 #include "test_support.h"
+#include "tiny_model.h"
 
 namespace fs = std::filesystem;
 
 namespace mva {
 namespace {
-
-// The fixture CLIP's geometry (tests/fixtures/mv_adapter_tiny) with the full BPE vocabulary, so
-// real captions can be encoded.
-ClipConfig tiny_clip() {
-  ClipConfig c;
-  c.embed_dim = 32;
-  c.image_resolution = 32;
-  c.vision_layers = 2;
-  c.vision_width = 128;
-  c.vision_patch_size = 16;
-  c.context_length = 8;
-  c.transformer_width = 128;
-  c.transformer_heads = 2;
-  c.transformer_layers = 2;
-  return c;
-}
-
-RetrievalModel tiny_model() {
-  torch::manual_seed(3);
-  RetrievalModelConfig cfg;
-  cfg.adapters = AdapterConfig::mv_adapter(4, 8, 2);
-  cfg.adapters.video.mid_dim = 16;
-  cfg.adapters.text.mid_dim = 16;
-  cfg.adapters.tying.factor_dim = 8;
-  cfg.adapters.video.calibration_dim = 4;
-  return RetrievalModel(make_random_clip(tiny_clip()), cfg);
-}
 
 // The 8 real MSR-VTT clips, two captions each.
 Manifest clips_manifest() {
@@ -78,7 +52,7 @@ TokenizeFn tokenizer() {
 }
 
 TEST(Evaluator, EmbeddingsEqualTheModelAppliedOneVideoAtATime) {
-  auto model = tiny_model();
+  auto model = test::tiny_mv_adapter_model();
   auto m = clips_manifest();
   Evaluator ev(m, options(3), tokenizer());
   auto enc = ev.encode(*model);
@@ -133,7 +107,7 @@ TEST(Evaluator, EmbeddingsEqualTheModelAppliedOneVideoAtATime) {
 }
 
 TEST(Evaluator, BatchSizeDoesNotChangeTheResult) {
-  auto model = tiny_model();
+  auto model = test::tiny_mv_adapter_model();
   auto a = Evaluator(clips_manifest(), options(1), tokenizer()).encode(*model);
   auto b = Evaluator(clips_manifest(), options(8), tokenizer()).encode(*model);
   EXPECT_TENSOR_NEAR(a.video_emb, b.video_emb, 1e-5);
@@ -141,7 +115,7 @@ TEST(Evaluator, BatchSizeDoesNotChangeTheResult) {
 }
 
 TEST(Evaluator, AnUndecodableVideoIsLeftOutWithItsCaptions) {
-  auto model = tiny_model();
+  auto model = test::tiny_mv_adapter_model();
   auto m = clips_manifest();
   auto bad = test::temp_dir("evaluator_bad") / "broken.mp4";
   std::ofstream(bad) << "not a video";

@@ -9,6 +9,7 @@
 #include "mvadapter/clip/clip_model.h"
 #include "mvadapter/text/clip_tokenizer.h"
 #include "test_support.h"
+#include "tiny_model.h"
 
 namespace mva {
 namespace {
@@ -68,29 +69,6 @@ TEST(Trainer, NonfiniteActionsHaveOneNameEach) {
 
 // ---- a real run on the eight fixture clips: callbacks and the stop token ---------------------
 
-// The fixture CLIP's geometry (tests/fixtures/mv_adapter_tiny) with the full BPE vocabulary and
-// small MV-Adapters, random weights: enough for a run of a few steps.
-RetrievalModel tiny_model() {
-  torch::manual_seed(3);
-  ClipConfig c;
-  c.embed_dim = 32;
-  c.image_resolution = 32;
-  c.vision_layers = 2;
-  c.vision_width = 128;
-  c.vision_patch_size = 16;
-  c.context_length = 8;
-  c.transformer_width = 128;
-  c.transformer_heads = 2;
-  c.transformer_layers = 2;
-  RetrievalModelConfig cfg;
-  cfg.adapters = AdapterConfig::mv_adapter(4, 8, 2);
-  cfg.adapters.video.mid_dim = 16;
-  cfg.adapters.text.mid_dim = 16;
-  cfg.adapters.tying.factor_dim = 8;
-  cfg.adapters.video.calibration_dim = 4;
-  return RetrievalModel(make_random_clip(c), cfg);
-}
-
 // The 8 real MSR-VTT clips with one caption each: 2 batches of 4 a training epoch.
 Manifest clips_manifest() {
   Manifest m;
@@ -149,7 +127,7 @@ TEST(Trainer, CallbacksSeeEveryStepAndEpochAndNoReportUnlessAsked) {
     EXPECT_TRUE(std::filesystem::exists(dir / "results.json")) << "written before the hook";
     ++results;
   };
-  Trainer trainer(tiny_model(), *run.loader, nullptr, run.options);
+  Trainer trainer(test::tiny_mv_adapter_model(), *run.loader, nullptr, run.options);
   const auto summary = trainer.run();
   ASSERT_FALSE(summary.interrupted);
   ASSERT_EQ(summary.steps, 4);  // 2 epochs x 2 batches of 4
@@ -179,7 +157,7 @@ TEST(Trainer, AStopTokenRequestedFromACallbackEndsTheRunAfterThatStepWithItsStat
     last_step = e.step;
     if (e.step == 1) stop.request();
   };
-  Trainer trainer(tiny_model(), *run.loader, nullptr, run.options);
+  Trainer trainer(test::tiny_mv_adapter_model(), *run.loader, nullptr, run.options);
   const auto summary = trainer.run();
   EXPECT_TRUE(summary.interrupted);
   // The request made during step 1's hook is seen at step 2's gradient reduction.
@@ -190,7 +168,7 @@ TEST(Trainer, AStopTokenRequestedFromACallbackEndsTheRunAfterThatStepWithItsStat
   // Another token is not affected: a second trainer with its own runs to the end.
   TinyRun other("trainer_stop_token_other");
   EXPECT_TRUE(stop.requested());
-  Trainer second(tiny_model(), *other.loader, nullptr, other.options);
+  Trainer second(test::tiny_mv_adapter_model(), *other.loader, nullptr, other.options);
   EXPECT_FALSE(second.run().interrupted);
 }
 
