@@ -112,11 +112,7 @@ inline CliModel build_cli_model(RunConfig cfg, const ModelArgs& a) {
   CliModel m;
   set_threads(static_cast<int>(cfg.train.threads));
   m.eval = evaluator_options(cfg);  // validates device and precision first
-  m.model = build_model(cfg);
-  if (!a.adapter.empty()) {
-    check_checkpoint_backbone(a.adapter, cfg, *m.model->clip);
-    load_adapter_weights(*m.model, a.adapter);
-  }
+  m.model = build_model(cfg, a.adapter);
   m.model->to(m.eval.device);
   m.tokenize = make_tokenize_fn(std::make_shared<const ClipTokenizer>(), cfg.data.words,
                                 m.model->clip->config().vocab_size);

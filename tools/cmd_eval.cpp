@@ -46,11 +46,7 @@ void add_eval_command(CLI::App& app) {
     if (!main) spdlog::set_level(spdlog::level::warn);
     auto eval_opts = evaluator_options(cfg);  // validates device and precision first
     eval_opts.progress = !o->quiet && main;
-    auto model = build_model(cfg);
-    if (!o->model.adapter.empty()) {
-      check_checkpoint_backbone(o->model.adapter, cfg, *model->clip);
-      load_adapter_weights(*model, o->model.adapter);
-    }
+    auto model = build_model(cfg, o->model.adapter);
     model->to(eval_opts.device);
     auto tokenize = make_tokenize_fn(std::make_shared<const ClipTokenizer>(), cfg.data.words,
                                      model->clip->config().vocab_size);
@@ -69,18 +65,10 @@ void add_eval_command(CLI::App& app) {
     if (!o->out.empty()) {
       std::filesystem::create_directories(o->out);
       const auto report = parameter_report(*model);
-      RunResults r;
-      r.name = cfg.name;
+      RunResults r = run_results_of(cfg);
       r.command = "eval";
-      r.dataset = cfg.data.dataset;
       r.split = cfg.data.test_split;
-      r.arch = cfg.model.clip.empty() ? cfg.model.arch : cfg.model.clip.string();
-      r.use_adapters = cfg.model.use_adapters;
-      r.frames = cfg.data.frames;
-      r.words = cfg.data.words;
       r.adapter = o->model.zero_shot ? "zero-shot" : o->model.adapter;
-      r.precision = enum_name(cfg.train.precision);
-      r.trainable = enum_name(cfg.model.trainable);
       r.trainable_params = report.trainable;
       r.adapter_params = report.adapter_params;
       r.clip_params = report.clip_params;

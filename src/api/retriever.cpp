@@ -21,11 +21,7 @@ Retriever::Retriever(RunConfig config, const std::filesystem::path& checkpoint)
   }
   eval_ = evaluator_options(config_);  // validates device and precision before any weights
   eval_.progress = false;
-  model_ = build_model(config_);
-  if (!checkpoint.empty()) {
-    check_checkpoint_backbone(checkpoint, config_, *model_->clip);
-    load_adapter_weights(*model_, checkpoint);
-  }
+  model_ = build_model(config_, checkpoint);
   model_->to(eval_.device);
   model_->eval();
   tokenize_ = make_tokenize_fn(std::make_shared<const ClipTokenizer>(), config_.data.words,

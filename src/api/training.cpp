@@ -81,11 +81,7 @@ EvalResult evaluate(RunConfig config, const std::filesystem::path& checkpoint) {
   }
   auto eval_opts = evaluator_options(config);  // validates device and precision first
   eval_opts.progress = false;
-  auto model = build_model(config);
-  if (!checkpoint.empty()) {
-    check_checkpoint_backbone(checkpoint, config, *model->clip);
-    load_adapter_weights(*model, checkpoint);
-  }
+  auto model = build_model(config, checkpoint);
   model->to(eval_opts.device);
   auto tokenize = make_tokenize_fn(std::make_shared<const ClipTokenizer>(), config.data.words,
                                    model->clip->config().vocab_size);

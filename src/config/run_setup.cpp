@@ -10,6 +10,7 @@
 #include "mvadapter/core/version.h"
 #include "mvadapter/data/dataset_readers.h"
 #include "mvadapter/io/torch_checkpoint.h"
+#include "mvadapter/model/adapter_checkpoint.h"
 #include "mvadapter/train/run_report.h"
 
 namespace mva {
@@ -48,6 +49,28 @@ RetrievalModel build_model(const RunConfig& cfg) {
   // starts from the same weights (and a resumed run from the same frozen parts).
   torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
   return RetrievalModel(clip, to_retrieval_model_config(cfg));
+}
+
+RetrievalModel build_model(const RunConfig& cfg, const std::filesystem::path& checkpoint) {
+  auto model = build_model(cfg);
+  if (!checkpoint.empty()) {
+    check_checkpoint_backbone(checkpoint, cfg, *model->clip);
+    load_adapter_weights(*model, checkpoint);
+  }
+  return model;
+}
+
+RunResults run_results_of(const RunConfig& cfg) {
+  RunResults r;
+  r.name = cfg.name;
+  r.dataset = cfg.data.dataset;
+  r.arch = cfg.model.clip.empty() ? cfg.model.arch : cfg.model.clip.string();
+  r.trainable = enum_name(cfg.model.trainable);
+  r.use_adapters = cfg.model.use_adapters;
+  r.frames = cfg.data.frames;
+  r.words = cfg.data.words;
+  r.precision = enum_name(cfg.train.precision);
+  return r;
 }
 
 TokenizeFn make_tokenize_fn(std::shared_ptr<const ClipTokenizer> tokenizer, int64_t max_words,
@@ -128,12 +151,7 @@ TrainerOptions trainer_options(const RunConfig& cfg, const std::filesystem::path
       spdlog::warn("report.html not written: {}", e.what());
     }
   };
-  o.run_info.dataset = cfg.data.dataset;
-  o.run_info.arch = cfg.model.clip.empty() ? cfg.model.arch : cfg.model.clip.string();
-  o.run_info.trainable = enum_name(cfg.model.trainable);
-  o.run_info.use_adapters = cfg.model.use_adapters;
-  o.run_info.frames = cfg.data.frames;
-  o.run_info.words = cfg.data.words;
+  o.run_info = run_results_of(cfg);
   return o;
 }
 

@@ -23,6 +23,15 @@ ClipModel load_backbone(const RunConfig& cfg);
 /// train.seed (so two runs of one config start from the same weights).
 RetrievalModel build_model(const RunConfig& cfg);
 
+/// build_model(cfg) with the adapter weights of `checkpoint` when it is not empty: the backbone
+/// checked against what the checkpoint records (check_checkpoint_backbone), then the weights
+/// loaded (load_adapter_weights). What eval, encode, search, serve and the API load.
+RetrievalModel build_model(const RunConfig& cfg, const std::filesystem::path& checkpoint);
+
+/// The part of results.json a run's config decides (name, dataset, arch, trainable,
+/// use_adapters, frames, words, precision): shared by training runs and `eval --out`.
+RunResults run_results_of(const RunConfig& cfg);
+
 /// The CLIP tokenizer as the data layer's TokenizeFn for `max_words` tokens. Throws Error when the
 /// text tower's vocabulary cannot hold the tokenizer's ids (a CLIP trained with another vocab).
 TokenizeFn make_tokenize_fn(std::shared_ptr<const ClipTokenizer> tokenizer, int64_t max_words,
