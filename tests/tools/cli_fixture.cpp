@@ -109,4 +109,40 @@ train:
   return s;
 }
 
+// A JSONL test split over the 8 fixture clips, two captions each.
+IndexSetup make_index_setup(const std::string& tag) {
+  IndexSetup s;
+  s.dir = temp_dir(tag);
+  write_full_vocab_tiny_clip(s.dir / "clip.safetensors");
+  s.videos = fixture_clip_files();
+  std::ofstream test(s.dir / "test.jsonl");
+  for (size_t i = 0; i < s.videos.size(); ++i) {
+    test << nlohmann::json({{"video", s.videos[i]},
+                            {"captions",
+                             {fmt::format("a person in clip number {}", i),
+                              fmt::format("the {} th scene with a red car", i)}}})
+                .dump()
+         << "\n";
+  }
+  s.config = s.dir / "tiny.yaml";
+  std::ofstream(s.config) << fmt::format(
+      R"({model}data:
+  dataset: jsonl
+  root: {dir}
+  videos: {videos}
+  test_split: test.jsonl
+  frames: 4
+  words: 8
+  size: 32
+  workers: 2
+train:
+  threads: 1
+eval:
+  batch_size: 3
+)",
+      fmt::arg("model", tiny_model_yaml(s.dir / "clip.safetensors")),
+      fmt::arg("dir", s.dir.string()), fmt::arg("videos", fixture_path("video/videos").string()));
+  return s;
+}
+
 }  // namespace mva::test

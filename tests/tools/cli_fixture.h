@@ -18,6 +18,17 @@ std::string tiny_model_yaml(const std::filesystem::path& clip);
 /// File names of the 8 real MSR-VTT fixture clips (tests/fixtures/video/videos), sorted.
 std::vector<std::string> fixture_clip_files();
 
+/// An evaluation split over the fixture clips: its folder, config file and video ids.
+struct IndexSetup {
+  std::filesystem::path dir, config;
+  std::vector<std::string> videos;  ///< file names = ids, sorted
+};
+
+/// A fresh folder (temp_dir(tag)) with the full-vocabulary tiny CLIP, a JSONL test split over
+/// the 8 fixture clips with two captions each ("a person in clip number i", "the i th scene with
+/// a red car") and `tiny.yaml` (4 frames, 8 words, 32 px, one thread, eval batch 3).
+IndexSetup make_index_setup(const std::string& tag);
+
 /// A training run on the fixture clips: its folder and config file.
 struct TrainSetup {
   std::filesystem::path dir, config;

@@ -25,48 +25,6 @@ std::string cli() {
   return test::cli_binary().string();
 }
 
-struct Setup {
-  fs::path dir, config;
-  std::vector<std::string> videos;  // file names = ids, sorted
-};
-
-// A JSONL test split over the 8 fixture clips, two captions each.
-Setup make_setup(const std::string& tag) {
-  Setup s;
-  s.dir = test::temp_dir(tag);
-  test::write_full_vocab_tiny_clip(s.dir / "clip.safetensors");
-  s.videos = test::fixture_clip_files();
-  std::ofstream test(s.dir / "test.jsonl");
-  for (size_t i = 0; i < s.videos.size(); ++i) {
-    test << nlohmann::json({{"video", s.videos[i]},
-                            {"captions",
-                             {fmt::format("a person in clip number {}", i),
-                              fmt::format("the {} th scene with a red car", i)}}})
-                .dump()
-         << "\n";
-  }
-  s.config = s.dir / "tiny.yaml";
-  std::ofstream(s.config) << fmt::format(
-      R"({model}data:
-  dataset: jsonl
-  root: {dir}
-  videos: {videos}
-  test_split: test.jsonl
-  frames: 4
-  words: 8
-  size: 32
-  workers: 2
-train:
-  threads: 1
-eval:
-  batch_size: 3
-)",
-      fmt::arg("model", test::tiny_model_yaml(s.dir / "clip.safetensors")),
-      fmt::arg("dir", s.dir.string()),
-      fmt::arg("videos", test::fixture_path("video/videos").string()));
-  return s;
-}
-
 // Runs `args` (stdout only; stderr to a file) and expects exit 0.
 std::string run_ok(const std::string& args) {
   std::string out;
@@ -106,7 +64,7 @@ std::vector<int64_t> order_of(const torch::Tensor& scores) {
 
 TEST(SearchCli, CaptionQueryRanksVideosAsTheEmbeddingsSay) {
   MVA_REQUIRE_VIDEO();
-  auto s = make_setup("search_cli_text");
+  auto s = test::make_index_setup("search_cli_text");
   const fs::path videos = s.dir / "videos.safetensors", captions = s.dir / "captions.safetensors";
   const std::string base = " " + s.config.string() + " --zero-shot";
   auto printed = run_ok(" encode" + base + " --videos --out " + videos.string());
@@ -165,7 +123,7 @@ TEST(SearchCli, CaptionQueryRanksVideosAsTheEmbeddingsSay) {
 
 TEST(SearchCli, VideoQueryRanksCaptionsAsTheEmbeddingsSay) {
   MVA_REQUIRE_VIDEO();
-  auto s = make_setup("search_cli_video");
+  auto s = test::make_index_setup("search_cli_video");
   const fs::path videos = s.dir / "videos.safetensors", captions = s.dir / "captions.safetensors";
   const std::string base = " " + s.config.string() + " --zero-shot";
   run_ok(" encode" + base + " --videos --out " + videos.string());
@@ -192,7 +150,7 @@ TEST(SearchCli, VideoQueryRanksCaptionsAsTheEmbeddingsSay) {
 
 TEST(EncodeCli, LeavesOutMissingVideosAndTheirCaptionsAsEvalDoes) {
   MVA_REQUIRE_VIDEO();
-  auto s = make_setup("encode_cli_missing");
+  auto s = test::make_index_setup("encode_cli_missing");
   // Two real clips with a missing one between them (so the captions after it are renumbered).
   const std::vector<std::string> ids = {s.videos[0], "gone/missing_clip.mp4", s.videos[1]};
   {
@@ -241,7 +199,7 @@ TEST(EncodeCli, LeavesOutMissingVideosAndTheirCaptionsAsEvalDoes) {
 
 TEST(SearchCli, BadInputIsOneErrorLine) {
   MVA_REQUIRE_VIDEO();
-  auto s = make_setup("search_cli_bad");
+  auto s = test::make_index_setup("search_cli_bad");
   const fs::path videos = s.dir / "videos.safetensors";
   const std::string base = " " + s.config.string() + " --zero-shot";
   run_ok(" encode" + base + " --videos --out " + videos.string());

@@ -122,40 +122,11 @@ class ServeApi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
 #if MVA_WITH_VIDEO
-    dir_ = new fs::path(test::temp_dir("serve_api"));
+    auto setup = test::make_index_setup("serve_api");
+    dir_ = new fs::path(setup.dir);
     const fs::path& d = *dir_;
-    test::write_full_vocab_tiny_clip(d / "clip.safetensors");
-    videos_ = new std::vector<std::string>(test::fixture_clip_files());
-    {
-      std::ofstream test(d / "test.jsonl");
-      for (size_t i = 0; i < videos_->size(); ++i) {
-        test << nlohmann::json({{"video", (*videos_)[i]},
-                                {"captions",
-                                 {fmt::format("a person in clip number {}", i),
-                                  fmt::format("the {} th scene with a red car", i)}}})
-                    .dump()
-             << "\n";
-      }
-    }
-    config_ = new fs::path(d / "tiny.yaml");
-    std::ofstream(*config_) << fmt::format(
-        R"({model}data:
-  dataset: jsonl
-  root: {dir}
-  videos: {videos}
-  test_split: test.jsonl
-  frames: 4
-  words: 8
-  size: 32
-  workers: 2
-train:
-  threads: 1
-eval:
-  batch_size: 3
-)",
-        fmt::arg("model", test::tiny_model_yaml(d / "clip.safetensors")),
-        fmt::arg("dir", d.string()),
-        fmt::arg("videos", test::fixture_path("video/videos").string()));
+    videos_ = new std::vector<std::string>(setup.videos);
+    config_ = new fs::path(setup.config);
     const std::string base = " " + config_->string() + " --zero-shot";
     for (const std::string& args :
          {" encode" + base + " --videos --out " + (d / "videos.safetensors").string(),
