@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -54,30 +55,17 @@ void visit_metrics(Results& r, Visit&& v) {
   v("final_official", r.final_official);
 }
 
-// Whether `j` holds a value of T's JSON type.
+// Whether `j` holds a value of T's JSON type, and T's type in words for the error if not.
 template <typename T>
-bool has_type(const Json& j) {
+std::pair<bool, const char*> json_type_check(const Json& j) {
   if constexpr (std::is_same_v<T, bool>) {
-    return j.is_boolean();
+    return {j.is_boolean(), "true or false"};
   } else if constexpr (std::is_same_v<T, std::string>) {
-    return j.is_string();
+    return {j.is_string(), "a string"};
   } else if constexpr (std::is_integral_v<T>) {
-    return j.is_number_integer();
+    return {j.is_number_integer(), "an integer"};
   } else {
-    return j.is_number();
-  }
-}
-
-template <typename T>
-const char* type_word() {
-  if constexpr (std::is_same_v<T, bool>) {
-    return "true or false";
-  } else if constexpr (std::is_same_v<T, std::string>) {
-    return "a string";
-  } else if constexpr (std::is_integral_v<T>) {
-    return "an integer";
-  } else {
-    return "a number";
+    return {j.is_number(), "a number"};
   }
 }
 
@@ -109,9 +97,9 @@ RunResults RunResults::from_json(const Json& j, const std::string& source) {
     known.push_back(key);
     const auto it = j.find(key);
     if (it == j.end() || it->is_null()) return;
-    if (!has_type<T>(*it)) {
+    if (const auto [ok, expected] = json_type_check<T>(*it); !ok) {
       throw Error(
-          fmt::format("{}: '{}' is {}, expected {}", source, key, it->type_name(), type_word<T>()));
+          fmt::format("{}: '{}' is {}, expected {}", source, key, it->type_name(), expected));
     }
     value = it->get<T>();
   });
