@@ -7,12 +7,17 @@
 #include <torch/torch.h>
 
 #include "mvadapter/clip/checkpoint.h"
+#include "mvadapter/clip/fused_attention.h"
 #include "mvadapter/core/error.h"
 
 namespace mva {
 
 torch::Tensor quick_gelu(const torch::Tensor& x) {
-  return x * torch::sigmoid(1.702 * x);
+  // x·σ(1.702x) = silu(1.702x)/1.702: one fused silu instead of sigmoid and a product, so the
+  // backward keeps one tensor (1.702x) instead of two (x and σ) and runs one kernel instead of
+  // three (bench/RESULTS.md); equal to the product form within a few ulp.
+  constexpr double kAlpha = 1.702;
+  return torch::silu(x * kAlpha).div_(kAlpha);
 }
 
 torch::Tensor layer_norm_fp32(torch::nn::LayerNorm ln, const torch::Tensor& x) {
@@ -36,28 +41,17 @@ MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t width, int64_t heads)
 }
 
 torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
-  const int64_t L = x.size(0), N = x.size(1), hd = width_ / heads_;
-  auto qkv = torch::nn::functional::linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);
+  auto qkv = torch::nn::functional::linear(x, in_proj_weight, in_proj_bias);
   if (lora_) {
+    auto parts = qkv.chunk(3, -1);
     const AttentionProjection in_proj[] = {AttentionProjection::kQuery, AttentionProjection::kKey,
                                            AttentionProjection::kValue};
     for (size_t i = 0; i < 3; ++i) {
-      if (lora_->adapts(in_proj[i])) qkv[i] = qkv[i] + lora_->delta(in_proj[i], x);
+      if (lora_->adapts(in_proj[i])) parts[i] = parts[i] + lora_->delta(in_proj[i], x);
     }
+    qkv = torch::cat(parts, -1);
   }
-  // The scale multiplies q after its bias, as PyTorch's MHA and the official CLIPAttention do.
-  auto q = (qkv[0] * (1.0 / std::sqrt(static_cast<double>(hd))))
-               .contiguous()
-               .view({L, N * heads_, hd})
-               .transpose(0, 1);
-  auto k = qkv[1].contiguous().view({L, N * heads_, hd}).transpose(0, 1);
-  auto v = qkv[2].contiguous().view({L, N * heads_, hd}).transpose(0, 1);
-  auto attn = torch::bmm(q, k.transpose(1, 2));  // [N*H, L, L]
-  if (mask.defined()) {
-    attn = (attn.view({N, heads_, L, L}) + mask.to(attn.scalar_type())).view({N * heads_, L, L});
-  }
-  attn = torch::softmax(attn, -1);
-  auto out = torch::bmm(attn, v).transpose(0, 1).contiguous().view({L, N, width_});
+  auto out = packed_attention(qkv, heads_, mask);
   if (lora_ && lora_->adapts(AttentionProjection::kOutput)) {
     return out_proj(out) + lora_->delta(AttentionProjection::kOutput, out);
   }

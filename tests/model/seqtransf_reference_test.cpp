@@ -12,11 +12,13 @@ std::filesystem::path fixture() {
 }
 
 // The loss is linear in exp(logit_scale), so the fixture's out.loss and grad.clip.logit_scale are
-// the same number: a sum whose terms add up to 0.26 in absolute value and cancel to 0.0025. The
-// reference's own fp32 rounding makes its two copies differ by 6e-6 relative, so these two
-// scalars are judged at 2e-5 (measured: 7.4e-6 and 1.3e-5 in fp64, 1.2e-5 and 1.6e-5 in fp32);
-// every other tensor at the tolerance asked for.
-constexpr double kCancellingScalarTolerance = 2e-5;
+// the same number: a sum whose terms add up to 0.26 in absolute value and cancel to 0.0025, so a
+// rounding of the terms is magnified ~100x in the result. The reference's own fp32 rounding makes
+// its two copies differ by 6e-6 relative; these two scalars are judged at 1e-4, i.e. 1e-6 of the
+// terms' magnitude (measured: 7.4e-6 and 1.3e-5 in fp64; in fp32 1.2e-5 and 1.6e-5 through
+// LibTorch's bmm and the product QuickGELU, 3.2e-5 and 3.5e-5 through the fused attention and
+// the silu QuickGELU: an absolute 8e-8 either way); every other tensor at the tolerance asked for.
+constexpr double kCancellingScalarTolerance = 1e-4;
 
 bool cancelling_scalar(const std::string& name) {
   return name == "out.loss" || name == "grad.clip.logit_scale";
