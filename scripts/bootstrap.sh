@@ -60,6 +60,7 @@ PACKAGES=(
   libicu-dev              # Unicode lower-casing for the CLIP tokenizer (as str.lower)
   libssl-dev              # sha256 of downloaded CLIP weights
   libopenblas0-pthread    # a threaded BLAS for LibTorch's CPU matmuls
+  libblas-dev             # cblas.h: the fused attention's GEMMs call that same BLAS directly
   libgloo-dev             # Gloo headers: the distributed code uses c10d's ProcessGroupGloo
   libcpp-httplib-dev      # mvadapter serve: the HTTP server
   libfaiss-dev            # IVF indexes (encode --index-type ivf)
