@@ -18,6 +18,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "mvadapter/clip/fused_attention.h"
 #include "mvadapter/config/run_setup.h"
 #include "mvadapter/core/error.h"
 #include "mvadapter/core/runtime.h"
@@ -175,6 +176,35 @@ double matmul_gflops(torch::ScalarType dtype) {
   return 2.0 * s * s * s / median(times) / 1e9;
 }
 
+/// Forward + backward of one ViT block's attention core at the arch's geometry (batch x frames
+/// samples of 50 or 197 tokens, 12 heads of 64), fused and through the ATen reference: ms each,
+/// median of `steps` after one warm-up.
+nlohmann::json attention_times(const Args& a) {
+  const int64_t L = a.arch == "b32" ? 50 : 197, N = a.batch * a.frames, heads = 12, width = 768;
+  auto qkv = torch::randn({L, N, 3 * width});
+  auto grad_out = torch::randn({L, N, width});
+  auto time = [&](auto&& attention) {
+    std::vector<double> times;
+    for (int64_t i = 0; i <= a.steps; ++i) {
+      auto x = qkv.clone().requires_grad_(true);
+      const auto t0 = Clock::now();
+      attention(x).backward(grad_out);
+      if (i > 0) times.push_back(seconds_since(t0) * 1e3);
+    }
+    return median(times);
+  };
+  nlohmann::json out;
+  out["attention_shape"] = fmt::format("L={} N={} heads={} d=64", L, N, heads);
+  out["attention_reference_ms"] =
+      time([&](const torch::Tensor& x) { return mva::attention_reference(x, heads, {}); });
+  out["attention_fused_ms"] = mva::fused_attention_applies(qkv)
+                                  ? nlohmann::json(time([&](const torch::Tensor& x) {
+                                      return mva::fused_attention(x, heads, {});
+                                    }))
+                                  : nlohmann::json(nullptr);
+  return out;
+}
+
 nlohmann::json run(const Args& a) {
   nlohmann::json out;
   out["mode"] = a.mode;
@@ -185,6 +215,10 @@ nlohmann::json run(const Args& a) {
     return out;
   }
   out["arch"] = a.arch == "b32" ? "ViT-B/32" : "ViT-B/16";
+  if (a.mode == "attention") {
+    out.update(attention_times(a));
+    return out;
+  }
   out["precision"] = a.precision;
   const std::string config = a.config.empty() ? default_config(a) : a.config;
   std::vector<std::string> overrides = {"model.clip=",
@@ -288,8 +322,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--mode", a.mode,
                  "adapter (MV-Adapter training), full (full fine-tuning), eval (encoding only), "
-                 "matmul (2048^3 fp32/bf16 peak)")
-      ->check(CLI::IsMember({"adapter", "full", "eval", "matmul"}))
+                 "matmul (2048^3 fp32/bf16 peak), attention (one block's attention core, fused vs "
+                 "ATen reference, forward + backward)")
+      ->check(CLI::IsMember({"adapter", "full", "eval", "matmul", "attention"}))
       ->capture_default_str();
   app.add_option("--precision", a.precision, "fp32 or bf16")
       ->check(CLI::IsMember({"fp32", "bf16"}))

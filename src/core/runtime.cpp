@@ -3,15 +3,20 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
+#include <mutex>
 #include <string_view>
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
+#include <ATen/ThreadLocalState.h>
 #include <ATen/Version.h>
 #include <ATen/detail/CUDAHooksInterface.h>
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include "mvadapter/core/error.h"
@@ -51,8 +56,8 @@ namespace {
 // The value of `key=` in the "Build settings:" line of at::show_config(), "" if absent.
 std::string_view config_value(std::string_view config, std::string_view key) {
   for (size_t at = config.find(key); at != std::string_view::npos; at = config.find(key, at + 1)) {
-    const bool starts = at == 0 || config[at - 1] == ' ' || config[at - 1] == ',' ||
-                        config[at - 1] == '\n';
+    const bool starts =
+        at == 0 || config[at - 1] == ' ' || config[at - 1] == ',' || config[at - 1] == '\n';
     const size_t eq = at + key.size();
     if (!starts || eq >= config.size() || config[eq] != '=') continue;
     const size_t end = config.find_first_of(",\n", eq + 1);
@@ -105,26 +110,83 @@ bool openblas_should_own_threads(std::string_view show_config, int openblas_para
   return false;
 }
 
+namespace {
+
+using OpenBlasSetThreads = void (*)(int);
+
+OpenBlasSetThreads openblas_set_threads() {
+  return reinterpret_cast<OpenBlasSetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+}
+
+/// What blas_owns_threads gave OpenBLAS; 0 while it gave nothing.
+std::atomic<int> g_blas_threads{0};
+
+}  // namespace
+
 bool blas_owns_threads(int n) {
   // Where LibTorch's matmuls run on OpenBLAS built with its own pthread pool (Debian's LibTorch),
   // an OpenMP intra-op pool as well makes each pool spin-wait while the other works: a training
   // step of a transformer ran 1.7-1.9x slower than with one pool (bench/RESULTS.md, "thread
   // pools"). GEMMs dominate these models, so the cores go to OpenBLAS and LibTorch runs one
   // thread. MVA_THREADING=omp keeps both pools (for comparison).
+  g_blas_threads = 0;
   if (const char* env = std::getenv("MVA_THREADING"); env != nullptr && std::string(env) == "omp") {
     return false;
   }
   using GetParallel = int (*)();
-  using SetThreads = void (*)(int);
   auto get_parallel = reinterpret_cast<GetParallel>(::dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
-  auto set_blas = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  auto set_blas = openblas_set_threads();
   if (get_parallel == nullptr || set_blas == nullptr) return false;
   if (!openblas_should_own_threads(at::show_config(), get_parallel(), blas_library_file())) {
     return false;
   }
   set_blas(n);
   torch::set_num_threads(1);
+  g_blas_threads = n;
   return true;
+}
+
+int blas_threads() {
+  return std::max(1, g_blas_threads.load());
+}
+
+void parallel_for_blas(int64_t count, const std::function<void(int64_t, int64_t)>& body) {
+  const int64_t threads = std::min<int64_t>(blas_threads(), count);
+  if (threads <= 1) {
+    if (count > 0) body(0, count);
+    return;
+  }
+  static std::mutex region;
+  std::lock_guard<std::mutex> lock(region);
+  const auto set_blas = openblas_set_threads();
+  // OpenBLAS single-threaded while the ranges run; its count back however this ends.
+  struct RestoreBlasThreads {
+    OpenBlasSetThreads set;
+    int threads;
+    ~RestoreBlasThreads() { set(threads); }
+  } restore{set_blas, blas_threads()};
+  set_blas(1);
+  const at::ThreadLocalState state;
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+  auto run = [&](int64_t t) {
+    try {
+      at::ThreadLocalStateGuard guard(state);
+      body(count * t / threads, count * (t + 1) / threads);
+    } catch (...) {
+      errors[static_cast<size_t>(t)] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> workers;
+  try {
+    for (int64_t t = 1; t < threads; ++t) workers.emplace_back(run, t);
+  } catch (...) {  // no thread to be had: the ranges not started run here
+    for (auto t = static_cast<int64_t>(workers.size()) + 1; t < threads; ++t) run(t);
+  }
+  run(0);
+  for (auto& w : workers) w.join();
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
 }
 
 // Defined (weakly) by the source file that mvadapterConfig.cmake adds to every program linking the

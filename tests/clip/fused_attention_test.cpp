@@ -10,6 +10,7 @@
 
 #include "mvadapter/clip/transformer.h"
 #include "mvadapter/core/error.h"
+#include "mvadapter/core/runtime.h"
 #include "test_support.h"
 
 namespace mva {
@@ -109,6 +110,23 @@ INSTANTIATE_TEST_SUITE_P(
       return "L" + std::to_string(c.L) + "N" + std::to_string(c.N) + "H" + std::to_string(c.heads) +
              "d" + std::to_string(c.head_dim) + "_" + c.mask;
     });
+
+TEST(FusedAttention, TwoBlasThreadsGiveTheOneThreadResult) {
+  torch::manual_seed(9);
+  // 3 samples x 12 heads: 36 heads, split unevenly into blocks of 8 on each thread.
+  auto qkv = torch::randn({50, 3, 3 * 12 * 8});
+  if (!fused_attention_applies(qkv)) GTEST_SKIP() << "built without a CBLAS";
+  auto grad_out = torch::randn({50, 3, 12 * 8});
+  auto mask = causal_mask(50, torch::TensorOptions());
+  auto f = [&](const torch::Tensor& x) { return fused_attention(x, 12, mask); };
+  auto [one_out, one_grad] = run(f, qkv, grad_out);
+  const bool owned = blas_owns_threads(2);
+  auto [two_out, two_grad] = run(f, qkv, grad_out);
+  blas_owns_threads(1);
+  if (!owned) GTEST_SKIP() << "OpenBLAS does not run this LibTorch's matmuls: one thread only";
+  EXPECT_TENSOR_NEAR(two_out, one_out, 1e-6);
+  EXPECT_TENSOR_NEAR(two_grad, one_grad, 1e-6);
+}
 
 TEST(FusedAttention, PackedAttentionTakesTheFusedPathOnlyWhereItApplies) {
   auto qkv = torch::randn({4, 2, 12}, torch::requires_grad());

@@ -2,8 +2,14 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <ATen/Version.h>
 #include <torch/torch.h>
@@ -38,7 +44,8 @@ constexpr const char* kOpenBlasConfig =
     "PyTorch built with:\n  - GCC 10.2\n"
     "  - Build settings: BLAS_INFO=open, BUILD_TYPE=Release, LAPACK_INFO=open, "
     "TORCH_VERSION=2.2.0, USE_CUDA=OFF, USE_MKL=OFF, USE_OPENMP=ON, \n";
-constexpr const char* kOpenBlasSystemBlas = "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3";
+constexpr const char* kOpenBlasSystemBlas =
+    "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3";
 constexpr const char* kReferenceSystemBlas = "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3";
 
 TEST(Runtime, ReadsWhichBlasLibTorchWasBuiltWith) {
@@ -95,6 +102,51 @@ TEST(Runtime, OnePoolOwnsTheCoresWhereOpenBlasRunsTheMatmuls) {
   ::unsetenv("MVA_THREADING");
   ::setenv("MVA_THREADS", "1", 1);
   set_threads(0);
+}
+
+/// Gives OpenBLAS two threads for one test where it runs LibTorch's matmuls (else nothing
+/// changes), and the one-thread setting of the test run back afterwards.
+struct TwoBlasThreads {
+  TwoBlasThreads() { owned = blas_owns_threads(2); }
+  ~TwoBlasThreads() { blas_owns_threads(1); }
+  bool owned;
+};
+
+TEST(ParallelForBlas, CoversEveryIndexOnceOnTheBlasThreadsWithTheCallersGradMode) {
+  TwoBlasThreads two;
+  EXPECT_EQ(blas_threads(), two.owned ? 2 : 1);
+  for (int64_t count : {0, 1, 2, 7, 288}) {
+    std::vector<int> seen(static_cast<size_t>(count), 0);
+    std::mutex m;
+    std::set<std::thread::id> threads;
+    std::vector<bool> grad_mode;
+    torch::NoGradGuard no_grad;
+    parallel_for_blas(count, [&](int64_t begin, int64_t end) {
+      std::lock_guard<std::mutex> lock(m);
+      threads.insert(std::this_thread::get_id());
+      grad_mode.push_back(torch::GradMode::is_enabled());
+      for (int64_t i = begin; i < end; ++i) ++seen[static_cast<size_t>(i)];
+    });
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), count) << count;
+    EXPECT_EQ(threads.size(), static_cast<size_t>(std::min<int64_t>(count, blas_threads())))
+        << count;
+    for (bool enabled : grad_mode) EXPECT_FALSE(enabled) << count;
+  }
+}
+
+TEST(ParallelForBlas, RethrowsARangesErrorAfterAllEndAndRestoresTheBlasThreads) {
+  TwoBlasThreads two;
+  std::atomic<int> ended{0};
+  EXPECT_ERROR_CONTAINS(parallel_for_blas(10,
+                                          [&](int64_t begin, int64_t end) {
+                                            if (begin == 0) throw Error("range 0 failed");
+                                            ++ended;
+                                          }),
+                        "range 0 failed");
+  EXPECT_EQ(ended.load(), blas_threads() - 1);
+  using GetInt = int (*)();
+  auto get_blas = reinterpret_cast<GetInt>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (two.owned) EXPECT_EQ(get_blas(), 2);
 }
 
 TEST(Runtime, BadThreadVariableIsAnError) {

@@ -1,4 +1,6 @@
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -34,6 +36,18 @@ std::string blas_library_file();
 /// Gives n threads to OpenBLAS and one to LibTorch when openblas_should_own_threads says so for
 /// this process and MVA_THREADING is not "omp"; returns whether it did.
 bool blas_owns_threads(int n);
+
+/// Threads that parallel_for_blas splits its work across: what blas_owns_threads gave OpenBLAS
+/// (1 when it gave nothing).
+int blas_threads();
+
+/// Runs body(begin, end) over [0, count) in contiguous ranges, one per thread blas_owns_threads
+/// gave OpenBLAS, with OpenBLAS single-threaded meanwhile: for many small independent GEMMs (the
+/// heads of an attention), where threading each call costs more than it gains. The ranges run
+/// with the caller's LibTorch thread-local state (grad and inference mode, autocast); an
+/// exception from any of them is rethrown here after all have ended. Calls are serialised (the
+/// BLAS thread count is process-wide). With one thread: body(0, count) on this thread.
+void parallel_for_blas(int64_t count, const std::function<void(int64_t, int64_t)>& body);
 
 /// Whether the LibTorch this process runs was built with CUDA, whether or not a GPU is visible
 /// (torch::cuda::is_available() says that).
