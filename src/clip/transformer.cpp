@@ -1,6 +1,7 @@
 #include "mvadapter/clip/transformer.h"
 
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include <fmt/format.h>
@@ -9,6 +10,7 @@
 #include "mvadapter/clip/checkpoint.h"
 #include "mvadapter/clip/fused_attention.h"
 #include "mvadapter/core/error.h"
+#include "mvadapter/core/runtime.h"
 
 namespace mva {
 
@@ -16,20 +18,55 @@ namespace {
 
 constexpr double kQuickGeluAlpha = 1.702;
 
+/// Runs f(begin, end) over [0, numel) of flat CPU tensors on the cores OpenBLAS owns between its
+/// GEMMs (LibTorch's own pool has one thread there: core/runtime); small tensors on this thread.
+void elementwise_on_blas_threads(int64_t numel, const std::function<void(int64_t, int64_t)>& f) {
+  constexpr int64_t kSerial = int64_t{1} << 16;  // below this a thread costs more than it saves
+  if (numel < kSerial) {
+    if (numel > 0) f(0, numel);
+    return;
+  }
+  parallel_for_blas(numel, f);
+}
+
 /// x·σ(1.702x) = silu(1.702x)/1.702 as one autograd node. Its derivative is silu'(1.702x) (the
 /// two scalings cancel), so the backward is one silu_backward on the one tensor kept (1.702x),
 /// where the product form keeps x and σ and runs sigmoid_backward and three products: ~5 % of a
-/// ViT-B/32 adapter step, and 4·width floats per token per block less (bench/RESULTS.md).
+/// ViT-B/32 adapter step, and 4·width floats per token per block less (bench/RESULTS.md). On
+/// the CPU both passes split across the cores (memory-bound kernels on [tokens, 4·width]).
 class QuickGeluFunction : public torch::autograd::Function<QuickGeluFunction> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
-    auto t = x * kQuickGeluAlpha;
+    torch::Tensor t, y;
+    if (x.device().is_cpu()) {
+      const auto xc = x.contiguous();
+      t = torch::empty_like(xc);
+      y = torch::empty_like(xc);
+      elementwise_on_blas_threads(xc.numel(), [&](int64_t begin, int64_t end) {
+        auto ts = t.view(-1).narrow(0, begin, end - begin);
+        auto ys = y.view(-1).narrow(0, begin, end - begin);
+        at::mul_out(ts, xc.view(-1).narrow(0, begin, end - begin), kQuickGeluAlpha);
+        at::silu_out(ys, ts).div_(kQuickGeluAlpha);
+      });
+    } else {
+      t = x * kQuickGeluAlpha;
+      y = torch::silu(t).div_(kQuickGeluAlpha);
+    }
     ctx->save_for_backward({t});
-    return torch::silu(t).div_(kQuickGeluAlpha);
+    return y;
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    return {torch::silu_backward(grads[0], ctx->get_saved_variables()[0])};
+    const auto t = ctx->get_saved_variables()[0];
+    if (!t.device().is_cpu()) return {torch::silu_backward(grads[0], t)};
+    const auto g = grads[0].contiguous();
+    auto grad_x = torch::empty_like(t);
+    elementwise_on_blas_threads(t.numel(), [&](int64_t begin, int64_t end) {
+      auto out = grad_x.view(-1).narrow(0, begin, end - begin);
+      at::silu_backward_out(out, g.view(-1).narrow(0, begin, end - begin),
+                            t.view(-1).narrow(0, begin, end - begin));
+    });
+    return {grad_x};
   }
 };
 

@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "mvadapter/core/runtime.h"
 #include "test_support.h"
 
 namespace mva {
@@ -35,6 +36,31 @@ TEST(QuickGelu, Fp32MatchesTheProductFormAndItsGradient) {
   want.backward(g);
   EXPECT_TENSOR_NEAR(quick_gelu(x.detach()), want.detach(), 1e-6);
   EXPECT_TENSOR_NEAR(x.grad(), xr.grad(), 1e-6);
+}
+
+TEST(QuickGelu, SplitAcrossTwoBlasThreadsGivesTheSameBits) {
+  torch::manual_seed(12);
+  // Above the size that stays on one thread, and odd, so the two ranges differ in length.
+  auto x = torch::randn({3, 77, 1001});
+  auto g = torch::randn({3, 77, 1001});
+  auto pass = [&] {
+    auto xi = x.clone().requires_grad_(true);
+    auto y = quick_gelu(xi);
+    y.backward(g);
+    return std::make_pair(y.detach(), xi.grad());
+  };
+  const auto [y1, g1] = pass();
+  const bool owned = blas_owns_threads(2);
+  const auto [y2, g2] = pass();
+  blas_owns_threads(1);
+  EXPECT_TRUE(torch::equal(y1, y2));
+  EXPECT_TRUE(torch::equal(g1, g2));
+  auto xr = x.clone().requires_grad_(true);
+  auto want = xr * torch::sigmoid(1.702 * xr);
+  want.backward(g);
+  EXPECT_TENSOR_NEAR(y2, want.detach(), 1e-6);
+  EXPECT_TENSOR_NEAR(g2, xr.grad(), 1e-6);
+  if (!owned) GTEST_SKIP() << "OpenBLAS does not run this LibTorch's matmuls: one thread only";
 }
 
 TEST(ClipMlp, FusedBiasEqualsTheModulesOwnForward) {
