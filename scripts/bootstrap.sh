@@ -61,6 +61,7 @@ PACKAGES=(
   libssl-dev              # sha256 of downloaded CLIP weights
   libopenblas0-pthread    # a threaded BLAS for LibTorch's CPU matmuls
   libblas-dev             # cblas.h: the fused attention's GEMMs call that same BLAS directly
+  libgoogle-perftools-dev # tcmalloc for the programs: lower peak memory at the same speed
   libgloo-dev             # Gloo headers: the distributed code uses c10d's ProcessGroupGloo
   libcpp-httplib-dev      # mvadapter serve: the HTTP server
   libfaiss-dev            # IVF indexes (encode --index-type ivf)

@@ -32,6 +32,7 @@ void add_version_command(CLI::App& app) {
       vocab = std::string("not found (") + e.what() + ")";
     }
     std::printf("vocabulary: %s\n", vocab.c_str());
+    std::printf("memory allocator: %s\n", memory_allocator().c_str());
   });
 }
 

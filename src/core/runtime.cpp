@@ -29,6 +29,12 @@ bool torch_has_cuda() {
   return at::detail::getCUDAHooks().hasCUDART();
 }
 
+std::string memory_allocator() {
+  if (::dlsym(RTLD_DEFAULT, "tc_malloc") != nullptr) return "tcmalloc";
+  if (::dlsym(RTLD_DEFAULT, "mallctl") != nullptr) return "jemalloc";
+  return "glibc malloc";
+}
+
 int hardware_threads() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);

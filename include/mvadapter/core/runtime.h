@@ -49,6 +49,10 @@ int blas_threads();
 /// BLAS thread count is process-wide). With one thread: body(0, count) on this thread.
 void parallel_for_blas(int64_t count, const std::function<void(int64_t, int64_t)>& body);
 
+/// The malloc this process runs on: "tcmalloc" or "jemalloc" (linked or preloaded), else
+/// "glibc malloc". The programs link tcmalloc where the build found it (MVA_WITH_TCMALLOC).
+std::string memory_allocator();
+
 /// Whether the LibTorch this process runs was built with CUDA, whether or not a GPU is visible
 /// (torch::cuda::is_available() says that).
 bool torch_has_cuda();
