@@ -9,7 +9,9 @@
 # would take ~12 min); BOTH_POOLS_ARCHS (b32): the archs the official code also runs with
 # torch.set_num_threads(THREADS) as its runner would, beside the same thread policy as ours
 # (torch 1 thread, OpenBLAS's pool the THREADS cores: src/core/runtime.cpp); CKPT_ARCHS (b32):
-# the archs ours also runs with train.activation_checkpointing (memory for one more forward).
+# the archs ours also runs with train.activation_checkpointing (memory for one more forward);
+# ROUNDS (1): alternating pairs of the fp32 adapter step, ours then official, whose ratios and
+# their median the summary adds (the machine's speed moves between runs).
 source "$(dirname "$0")/common.sh"
 BIN="${1:-build}/bench/mva_bench"
 ARCHS="${2:-b32 b16}"
@@ -37,6 +39,13 @@ for arch in $ARCHS; do
     <"$work/$arch.ours.fp32")
   official --arch "$arch" --mode adapter --precision fp32 --gflop-per-step "$gflop" \
     --intra-op-threads 1 | tee "$work/$arch.official.fp32"
+  # More alternating pairs (ROUNDS): this machine's speed moves between runs, so one pair's
+  # ratio can be off by 20 %; the summary prints every pair's ratio and their median.
+  for r in $(seq 2 "${ROUNDS:-1}"); do
+    ours --arch "$arch" --mode adapter --precision fp32 | tee "$work/$arch.ours.fp32.r$r"
+    official --arch "$arch" --mode adapter --precision fp32 --gflop-per-step "$gflop" \
+      --intra-op-threads 1 | tee "$work/$arch.official.fp32.r$r"
+  done
   if grep -qw "$arch" <<<"${BOTH_POOLS_ARCHS-b32}"; then
     official --arch "$arch" --mode adapter --precision fp32 --gflop-per-step "$gflop" |
       tee "$work/$arch.official.fp32.both_pools"
@@ -85,6 +94,19 @@ for arch in archs:
               f"{ratio(ckpt['peak_rss_mib'], f32['peak_rss_mib'])}, / ours full "
               f"{ratio(ckpt['peak_rss_mib'], full['peak_rss_mib'])}; step ours / official "
               f"{ratio(ckpt['train_step_s'], f32.get('train_step_s'))}")
+    pairs = [(o32, f32)]
+    while load(f"{arch}.ours.fp32.r{len(pairs) + 1}"):
+        r = len(pairs) + 1
+        pairs.append((load(f"{arch}.ours.fp32.r{r}"), load(f"{arch}.official.fp32.r{r}")))
+    if len(pairs) > 1:
+        steps = [o["train_step_s"] / f["train_step_s"] for o, f in pairs
+                 if o.get("train_step_s") and f.get("train_step_s")]
+        evals = [o["eval_videos_per_s"] / f["eval_videos_per_s"] for o, f in pairs
+                 if o.get("eval_videos_per_s") and f.get("eval_videos_per_s")]
+        med = lambda v: sorted(v)[len(v) // 2] if v else float("nan")
+        print(f"  {len(pairs)} alternating pairs: step ours / official "
+              f"{', '.join(f'{x:.2f}' for x in steps)} (median {med(steps):.2f}); eval "
+              f"{', '.join(f'{x:.2f}' for x in evals)} (median {med(evals):.2f})")
     both = load(f"{arch}.official.fp32.both_pools")
     if both:
         print(f"  fp32 train step, ours / official with torch.set_num_threads as its runner "

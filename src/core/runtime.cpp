@@ -157,7 +157,10 @@ int blas_threads() {
 }
 
 void parallel_for_blas(int64_t count, const std::function<void(int64_t, int64_t)>& body) {
-  const int64_t threads = std::min<int64_t>(blas_threads(), count);
+  // Set on every thread running a range: a nested call runs inline instead of waiting for the
+  // region it is part of.
+  static thread_local bool in_region = false;
+  const int64_t threads = in_region ? 1 : std::min<int64_t>(blas_threads(), count);
   if (threads <= 1) {
     if (count > 0) body(0, count);
     return;
@@ -175,12 +178,14 @@ void parallel_for_blas(int64_t count, const std::function<void(int64_t, int64_t)
   const at::ThreadLocalState state;
   std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
   auto run = [&](int64_t t) {
+    in_region = true;
     try {
       at::ThreadLocalStateGuard guard(state);
       body(count * t / threads, count * (t + 1) / threads);
     } catch (...) {
       errors[static_cast<size_t>(t)] = std::current_exception();
     }
+    in_region = false;
   };
   std::vector<std::thread> workers;
   try {

@@ -134,6 +134,19 @@ TEST(ParallelForBlas, CoversEveryIndexOnceOnTheBlasThreadsWithTheCallersGradMode
   }
 }
 
+TEST(ParallelForBlas, ANestedCallRunsInlineInsteadOfWaitingForItsOwnRegion) {
+  TwoBlasThreads two;
+  std::vector<std::atomic<int>> seen(64);
+  parallel_for_blas(4, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      parallel_for_blas(16, [&](int64_t b, int64_t e) {
+        for (int64_t j = b; j < e; ++j) ++seen[static_cast<size_t>(i * 16 + j)];
+      });
+    }
+  });
+  for (const auto& s : seen) EXPECT_EQ(s.load(), 1);
+}
+
 TEST(ParallelForBlas, RethrowsARangesErrorAfterAllEndAndRestoresTheBlasThreads) {
   TwoBlasThreads two;
   std::atomic<int> ended{0};
