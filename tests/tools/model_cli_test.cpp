@@ -179,8 +179,9 @@ TEST(ParamsCli, BaselineConfigsPrintThePapersShare) {
 }
 
 TEST(VerifyReferenceCli, PassesOnTheBaselineFixturesInBothPrecisions) {
-  // seqtransf: 2e-5 for its loss and logit_scale gradient, one cancelling scalar that the
-  // fixture itself rounds at 6e-6 (tests/model/seqtransf_reference_test.cpp).
+  // seqtransf: 1e-4, for its loss and logit_scale gradient: one sum cancelling ~100x, that the
+  // fixture itself rounds at 6e-6 (tests/model/seqtransf_reference_test.cpp, where every other
+  // tensor is held to the tight tolerance); the command takes one tolerance for all.
   struct Case {
     const char* method;
     const char* tolerance;
@@ -188,7 +189,7 @@ TEST(VerifyReferenceCli, PassesOnTheBaselineFixturesInBothPrecisions) {
   };
   for (const auto& c :
        {Case{"convpass", "1e-5", "grad.in.x"}, Case{"st_adapter", "1e-5", "grad.in.x"},
-        Case{"cm_adapter", "1e-5", "grad.in."}, Case{"seqtransf", "2e-5", "grad.in."}}) {
+        Case{"cm_adapter", "1e-5", "grad.in."}, Case{"seqtransf", "1e-4", "grad.in."}}) {
     for (const char* precision : {"fp64", "fp32"}) {
       SCOPED_TRACE(std::string(c.method) + " " + precision);
       std::string out;
