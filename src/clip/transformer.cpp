@@ -1,7 +1,6 @@
 #include "mvadapter/clip/transformer.h"
 
 #include <cmath>
-#include <functional>
 #include <limits>
 
 #include <fmt/format.h>
@@ -18,16 +17,9 @@ namespace {
 
 constexpr double kQuickGeluAlpha = 1.702;
 
-/// Runs f(begin, end) over [0, numel) of flat CPU tensors on the cores OpenBLAS owns between its
-/// GEMMs (LibTorch's own pool has one thread there: core/runtime); small tensors on this thread.
-void elementwise_on_blas_threads(int64_t numel, const std::function<void(int64_t, int64_t)>& f) {
-  constexpr int64_t kSerial = int64_t{1} << 16;  // below this a thread costs more than it saves
-  if (numel < kSerial) {
-    if (numel > 0) f(0, numel);
-    return;
-  }
-  parallel_for_blas(numel, f);
-}
+/// Elements per thread below which QuickGELU's kernels stay on one thread: a thread costs more
+/// than it saves under that.
+constexpr int64_t kElementwiseGrain = int64_t{1} << 15;
 
 /// x·σ(1.702x) = silu(1.702x)/1.702 as one autograd node. Its derivative is silu'(1.702x) (the
 /// two scalings cancel), so the backward is one silu_backward on the one tensor kept (1.702x),
@@ -42,12 +34,15 @@ class QuickGeluFunction : public torch::autograd::Function<QuickGeluFunction> {
       const auto xc = x.contiguous();
       t = torch::empty_like(xc);
       y = torch::empty_like(xc);
-      elementwise_on_blas_threads(xc.numel(), [&](int64_t begin, int64_t end) {
-        auto ts = t.view(-1).narrow(0, begin, end - begin);
-        auto ys = y.view(-1).narrow(0, begin, end - begin);
-        at::mul_out(ts, xc.view(-1).narrow(0, begin, end - begin), kQuickGeluAlpha);
-        at::silu_out(ys, ts).div_(kQuickGeluAlpha);
-      });
+      parallel_for_blas(
+          xc.numel(),
+          [&](int64_t begin, int64_t end) {
+            auto ts = t.view(-1).narrow(0, begin, end - begin);
+            auto ys = y.view(-1).narrow(0, begin, end - begin);
+            at::mul_out(ts, xc.view(-1).narrow(0, begin, end - begin), kQuickGeluAlpha);
+            at::silu_out(ys, ts).div_(kQuickGeluAlpha);
+          },
+          kElementwiseGrain);
     } else {
       t = x * kQuickGeluAlpha;
       y = torch::silu(t).div_(kQuickGeluAlpha);
@@ -61,11 +56,14 @@ class QuickGeluFunction : public torch::autograd::Function<QuickGeluFunction> {
     if (!t.device().is_cpu()) return {torch::silu_backward(grads[0], t)};
     const auto g = grads[0].contiguous();
     auto grad_x = torch::empty_like(t);
-    elementwise_on_blas_threads(t.numel(), [&](int64_t begin, int64_t end) {
-      auto out = grad_x.view(-1).narrow(0, begin, end - begin);
-      at::silu_backward_out(out, g.view(-1).narrow(0, begin, end - begin),
-                            t.view(-1).narrow(0, begin, end - begin));
-    });
+    parallel_for_blas(
+        t.numel(),
+        [&](int64_t begin, int64_t end) {
+          auto out = grad_x.view(-1).narrow(0, begin, end - begin);
+          at::silu_backward_out(out, g.view(-1).narrow(0, begin, end - begin),
+                                t.view(-1).narrow(0, begin, end - begin));
+        },
+        kElementwiseGrain);
     return {grad_x};
   }
 };

@@ -156,11 +156,13 @@ int blas_threads() {
   return std::max(1, g_blas_threads.load());
 }
 
-void parallel_for_blas(int64_t count, const std::function<void(int64_t, int64_t)>& body) {
+void parallel_for_blas(int64_t count, const std::function<void(int64_t, int64_t)>& body,
+                       int64_t grain) {
   // Set on every thread running a range: a nested call runs inline instead of waiting for the
   // region it is part of.
   static thread_local bool in_region = false;
-  const int64_t threads = in_region ? 1 : std::min<int64_t>(blas_threads(), count);
+  const int64_t threads =
+      in_region ? 1 : std::min<int64_t>(blas_threads(), count / std::max<int64_t>(grain, 1));
   if (threads <= 1) {
     if (count > 0) body(0, count);
     return;

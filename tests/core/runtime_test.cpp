@@ -134,6 +134,25 @@ TEST(ParallelForBlas, CoversEveryIndexOnceOnTheBlasThreadsWithTheCallersGradMode
   }
 }
 
+TEST(ParallelForBlas, GivesEachThreadAtLeastItsGrain) {
+  TwoBlasThreads two;
+  for (auto [count, want] : {std::pair<int64_t, size_t>{127, 1}, {128, two.owned ? 2 : 1}}) {
+    std::mutex m;
+    std::set<std::thread::id> threads;
+    std::vector<int> seen(static_cast<size_t>(count), 0);
+    parallel_for_blas(
+        count,
+        [&](int64_t begin, int64_t end) {
+          std::lock_guard<std::mutex> lock(m);
+          threads.insert(std::this_thread::get_id());
+          for (int64_t i = begin; i < end; ++i) ++seen[static_cast<size_t>(i)];
+        },
+        64);
+    EXPECT_EQ(threads.size(), want) << count;
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), count) << count;
+  }
+}
+
 TEST(ParallelForBlas, ANestedCallRunsInlineInsteadOfWaitingForItsOwnRegion) {
   TwoBlasThreads two;
   std::vector<std::atomic<int>> seen(64);

@@ -46,9 +46,11 @@ int blas_threads();
 /// heads of an attention), where threading each call costs more than it gains. The ranges run
 /// with the caller's LibTorch thread-local state (grad and inference mode, autocast); an
 /// exception from any of them is rethrown here after all have ended. Calls are serialised (the
-/// BLAS thread count is process-wide); a call from inside a range runs inline. With one thread:
-/// body(0, count) on this thread.
-void parallel_for_blas(int64_t count, const std::function<void(int64_t, int64_t)>& body);
+/// BLAS thread count is process-wide); a call from inside a range runs inline. Each thread gets at
+/// least `grain` indices (fewer threads when count is small; a thread costs ~50 µs). With one
+/// thread: body(0, count) on this thread.
+void parallel_for_blas(int64_t count, const std::function<void(int64_t, int64_t)>& body,
+                       int64_t grain = 1);
 
 /// The malloc this process runs on: "tcmalloc" or "jemalloc" (linked or preloaded), else
 /// "glibc malloc". The programs link tcmalloc where the build found it (MVA_WITH_TCMALLOC).
