@@ -75,6 +75,27 @@ void write_dataset(const fs::path& dir) {
 
 }  // namespace
 
+namespace {
+
+/// The data section of the fixture configs: JSONL splits in `dir` over the fixture clips, 4
+/// frames of 32 px, 8 words; no train split when `train_split` is empty.
+std::string data_yaml(const fs::path& dir, const std::string& train_split) {
+  return fmt::format(R"(data:
+  dataset: jsonl
+  root: {}
+  videos: {}
+{}  test_split: test.jsonl
+  frames: 4
+  words: 8
+  size: 32
+  workers: 2
+)",
+                     dir.string(), fixture_path("video/videos").string(),
+                     train_split.empty() ? "" : "  train_split: " + train_split + "\n");
+}
+
+}  // namespace
+
 TrainSetup make_train_setup(const std::string& tag, int epochs, const std::string& train_extra) {
   TrainSetup s;
   s.dir = temp_dir(tag);
@@ -82,17 +103,7 @@ TrainSetup make_train_setup(const std::string& tag, int epochs, const std::strin
   write_dataset(s.dir);
   s.config = s.dir / "tiny.yaml";
   std::ofstream(s.config) << fmt::format(
-      R"({model}data:
-  dataset: jsonl
-  root: {dir}
-  videos: {videos}
-  train_split: train.jsonl
-  test_split: test.jsonl
-  frames: 4
-  words: 8
-  size: 32
-  workers: 2
-train:
+      R"({model}{data}train:
   epochs: {epochs}
   batch_size: 4
   lr: 2.0e-3
@@ -104,7 +115,7 @@ train:
   batch_size: 3
 )",
       fmt::arg("model", tiny_model_yaml(s.dir / "clip.safetensors")),
-      fmt::arg("dir", s.dir.string()), fmt::arg("videos", fixture_path("video/videos").string()),
+      fmt::arg("data", data_yaml(s.dir, "train.jsonl")), fmt::arg("dir", s.dir.string()),
       fmt::arg("epochs", epochs), fmt::arg("extra", train_extra));
   return s;
 }
@@ -126,22 +137,13 @@ IndexSetup make_index_setup(const std::string& tag) {
   }
   s.config = s.dir / "tiny.yaml";
   std::ofstream(s.config) << fmt::format(
-      R"({model}data:
-  dataset: jsonl
-  root: {dir}
-  videos: {videos}
-  test_split: test.jsonl
-  frames: 4
-  words: 8
-  size: 32
-  workers: 2
-train:
+      R"({model}{data}train:
   threads: 1
 eval:
   batch_size: 3
 )",
       fmt::arg("model", tiny_model_yaml(s.dir / "clip.safetensors")),
-      fmt::arg("dir", s.dir.string()), fmt::arg("videos", fixture_path("video/videos").string()));
+      fmt::arg("data", data_yaml(s.dir, "")));
   return s;
 }
 
